@@ -1,0 +1,1 @@
+//! Calgary / CalIOC2 device model core (placeholder; see issue 4).
