@@ -1,1 +1,54 @@
-//! Calgary / CalIOC2 device model core (placeholder; see issue 4).
+//! Device-model core of the IBM Calgary / CalIOC2 PCI IOMMU.
+//!
+//! This crate is the whole behaviour of the emulated chip, with no QEMU
+//! types, no locks, no global state and no I/O:
+//!
+//! * [`regs`] — the register map of `calgary-hardware.md` §3 as a table of
+//!   data ([`regs::REGISTERS`]): offset, width, name, reset value, access.
+//! * [`Chip`] — one chip (4 PHBs): MMIO reads/writes with their side effects
+//!   ([`Chip::mmio_read`], [`Chip::mmio_write`]), DMA translation per §4
+//!   ([`Chip::translate`]), error capture (CSR/PLSSR latch), the TCE cache
+//!   of §5 ([`CachePolicy`]), statistics ([`PhbStats`]) and snapshots
+//!   ([`Chip::save`], [`Chip::restore`]).
+//! * [`rio`] — the Rio Grande table of §2: a builder (what the firmware
+//!   places at EBDA+0x180) and a parser that reads it back the way Linux
+//!   does.
+//!
+//! Every method takes `&mut self`; the FFI layer owns the lock.  Nothing in
+//! here panics on guest input: unlisted offsets, bad widths, out-of-range
+//! DMA and malformed snapshots come back as values.  See `MODEL.md` for the
+//! model decisions.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cache;
+mod chip;
+mod csr;
+pub mod regs;
+pub mod rio;
+mod snapshot;
+mod types;
+
+pub use chip::Chip;
+pub use csr::{csr_decode, csr_encode, CsrInfo};
+pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
+pub use types::*;
+
+/// Size of one chip's register window (the BBAR maps exactly 1 MiB).
+pub const CHIP_WINDOW_SIZE: u64 = 1 << 20;
+/// PHBs (PCI host bridges) per chip.
+pub const PHBS_PER_CHIP: usize = 4;
+/// Most chips a platform may offer (Linux overruns `rio_devs[]` beyond
+/// 4 entries on a kernel without NUMA, §1).
+pub const MAX_CHIPS: usize = 4;
+/// TCE page size: every translation is per 4 KiB page.
+pub const TCE_PAGE_SIZE: u64 = 1 << 12;
+/// Mask of the page offset within a TCE page.
+pub const TCE_PAGE_MASK: u64 = TCE_PAGE_SIZE - 1;

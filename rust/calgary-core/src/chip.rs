@@ -1,0 +1,722 @@
+//! One Calgary / CalIOC2 chip: registers, translation, error capture, cache.
+
+use crate::cache::TceCache;
+use crate::csr::csr_encode;
+use crate::regs::{
+    self, decode, Behaviour, RegId, RegInfo, Reset, Width, PHB_MEM2_ENABLE, PHB_SLOT_DISABLE,
+    PHB_TCE_ENABLE, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TAR_SIZE_MASK,
+    TAR_TABLE_ADDR_MASK, TCE_READ, TCE_RPN_MASK, TCE_WRITE,
+};
+use crate::{
+    Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
+    GuestMemory, MmioEvent, PhbConfig, PhbStats, Requester, StopState, Translation, Variant,
+    XlateKind, LEGACY_WINDOW_END, PHBS_PER_CHIP, TCE_PAGE_MASK,
+};
+
+/// Values derived from registers, recomputed on every write that changes
+/// them so that [`Chip::translate`] only reads plain fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Derived {
+    pub tce_enable: bool,
+    pub slot_disabled: bool,
+    pub table_base: u64,
+    pub entries: u64,
+    /// Inclusive [start, last] of MEM_1 (None when empty).
+    pub mem1: Option<(u64, u64)>,
+    /// Inclusive [start, last] of MEM_2 when MEM2_ENABLE.
+    pub mem2: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Phb {
+    pub regs: [u64; REG_COUNT],
+    pub latched: Option<Fault>,
+    pub last_fault: Option<Fault>,
+    pub cache: TceCache,
+    pub stats: PhbStats,
+    pub derived: Derived,
+}
+
+impl Phb {
+    fn new(cfg: &ChipConfig, pcfg: &PhbConfig) -> Self {
+        let mut regs = [0u64; REG_COUNT];
+        for (slot, info) in regs.iter_mut().zip(REGISTERS.iter()) {
+            *slot = reset_value(info, pcfg);
+        }
+        let mut p = Phb {
+            regs,
+            latched: None,
+            last_fault: None,
+            cache: TceCache::new(&cfg.cache),
+            stats: PhbStats::default(),
+            derived: Derived::default(),
+        };
+        p.recompute();
+        p
+    }
+
+    #[inline]
+    pub fn reg(&self, id: RegId) -> u64 {
+        self.regs.get(id.index()).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    pub fn set_reg(&mut self, id: RegId, v: u64) {
+        if let Some(r) = self.regs.get_mut(id.index()) {
+            *r = v;
+        }
+    }
+
+    pub fn recompute(&mut self) {
+        let cfg = self.reg(RegId::PhbConfigRw) as u32;
+        let tar = self.reg(RegId::Tar);
+        let mem1_start = (self.reg(RegId::Mem1High) << 32) | self.reg(RegId::Mem1Low);
+        let mem1_last = self.reg(RegId::Mem1Size) | 0xF_FFFF;
+        let mem2_start = (self.reg(RegId::Mem2High) << 32) | self.reg(RegId::Mem2Low);
+        let mem2_last =
+            ((self.reg(RegId::Mem2SizeHigh) << 32) | self.reg(RegId::Mem2SizeLow)) | 0xF_FFFF;
+        self.derived = Derived {
+            tce_enable: cfg & PHB_TCE_ENABLE != 0,
+            slot_disabled: cfg & PHB_SLOT_DISABLE != 0,
+            table_base: tar & TAR_TABLE_ADDR_MASK,
+            entries: regs::tce_entries(tar & TAR_SIZE_MASK),
+            mem1: (mem1_start <= mem1_last).then_some((mem1_start, mem1_last)),
+            mem2: (cfg & PHB_MEM2_ENABLE != 0 && mem2_start <= mem2_last)
+                .then_some((mem2_start, mem2_last)),
+        };
+    }
+
+    pub fn stop_state(&self) -> StopState {
+        let v = self.reg(RegId::Pmcr) as u32;
+        if v & PMR_HARDSTOP != 0 {
+            StopState::HardStop
+        } else if v & PMR_SOFTSTOP != 0 {
+            StopState::SoftStop
+        } else {
+            StopState::Running
+        }
+    }
+}
+
+fn reset_value(info: &RegInfo, pcfg: &PhbConfig) -> u64 {
+    match info.reset {
+        Reset::Value(v) => v,
+        Reset::Stuff => u64::from(pcfg.stuff_value()),
+        Reset::Mem1Low => pcfg.mem1_start & 0xFFFF_FFFF,
+        Reset::Mem1High => pcfg.mem1_start >> 32,
+        Reset::Mem1Size => pcfg.mem1_limit & 0xFFFF_FFFF,
+    }
+}
+
+/// Which part of a register an access covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Full,
+    /// Upper 32 bits of a 64-bit register (the lower offset).
+    High,
+    /// Lower 32 bits of a 64-bit register (offset + 4).
+    Low,
+}
+
+fn part_of(width: Width, byte: u64, size: u32) -> Option<Part> {
+    match (width, byte, size) {
+        (Width::W32, 0, 4) | (Width::W64, 0, 8) => Some(Part::Full),
+        (Width::W64, 0, 4) => Some(Part::High),
+        (Width::W64, 4, 4) => Some(Part::Low),
+        _ => None,
+    }
+}
+
+/// One chip: 4 PHBs and the chip-wide CALGARY_CONFIG.
+///
+/// All methods take `&mut self` and never panic; the FFI wraps each chip in
+/// one lock.
+#[derive(Clone, Debug)]
+pub struct Chip {
+    pub(crate) cfg: ChipConfig,
+    pub(crate) phbs: [Phb; PHBS_PER_CHIP],
+}
+
+impl Chip {
+    /// Creates a chip in its reset state.
+    pub fn new(cfg: ChipConfig) -> Result<Chip, ConfigError> {
+        cfg.validate()?;
+        let phbs = [
+            Phb::new(&cfg, &cfg.phbs[0]),
+            Phb::new(&cfg, &cfg.phbs[1]),
+            Phb::new(&cfg, &cfg.phbs[2]),
+            Phb::new(&cfg, &cfg.phbs[3]),
+        ];
+        Ok(Chip { cfg, phbs })
+    }
+
+    /// The configuration the chip was built with.
+    pub fn config(&self) -> &ChipConfig {
+        &self.cfg
+    }
+
+    /// The variant.
+    pub fn variant(&self) -> Variant {
+        self.cfg.variant
+    }
+
+    /// Back to the reset state of §3: translation off, no error latched,
+    /// split queues idle, TAR 0, MEM_1 from the PhbConfig, caches empty.
+    /// Statistics are kept (they are the model's, not the guest's).
+    pub fn reset(&mut self) {
+        for (i, p) in self.phbs.iter_mut().enumerate() {
+            let stats = p.stats;
+            let pcfg = self.cfg.phbs.get(i).copied().unwrap_or(PhbConfig {
+                first_bus: 0,
+                last_bus: 0,
+                mem1_start: 0,
+                mem1_limit: 0,
+            });
+            *p = Phb::new(&self.cfg, &pcfg);
+            p.stats = stats;
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // MMIO
+    // -----------------------------------------------------------------
+
+    fn guest_error(offset: u64, size: u32, write: bool, kind: GuestErrorKind) -> MmioEvent {
+        MmioEvent::GuestError {
+            offset,
+            size,
+            write,
+            kind,
+        }
+    }
+
+    /// Locates the register for an access, or the guest error to report.
+    fn locate(
+        &self,
+        offset: u64,
+        size: u32,
+        write: bool,
+    ) -> Result<(&'static RegInfo, usize, Part), MmioEvent> {
+        let Some(d) = decode(self.cfg.variant, offset) else {
+            return Err(Self::guest_error(
+                offset,
+                size,
+                write,
+                GuestErrorKind::UnknownOffset,
+            ));
+        };
+        match part_of(d.reg.width, d.byte, size) {
+            Some(part) => Ok((d.reg, d.phb, part)),
+            None => Err(Self::guest_error(
+                offset,
+                size,
+                write,
+                GuestErrorKind::BadWidth,
+            )),
+        }
+    }
+
+    fn phb_slot(&self, reg: &RegInfo, phb: usize) -> usize {
+        match reg.placement {
+            regs::Placement::Chip => 0,
+            regs::Placement::PerPhb { .. } => phb,
+        }
+    }
+
+    /// Current full value of a register, without side effects.
+    fn peek_reg(&self, reg: &RegInfo, phb: usize) -> u64 {
+        let slot = self.phb_slot(reg, phb);
+        self.phbs.get(slot).map(|p| p.reg(reg.id)).unwrap_or(0)
+    }
+
+    /// Guest read.  `size` is 1, 2, 4 or 8 bytes; the value is numeric as
+    /// the big-endian register holds it (for a 4-byte half of a 64-bit
+    /// register: that half's 32 bits).  Unknown offsets and wrong widths
+    /// read 0 and return a `GuestError` event.
+    ///
+    /// Side effect: a read of PMCR in SoftStop moves the PHB to HardStop
+    /// (and the value returned already shows HardStop).
+    pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
+        let (reg, phb, part) = match self.locate(offset, size, false) {
+            Ok(x) => x,
+            Err(ev) => return (0, Some(ev)),
+        };
+        let mut event = None;
+        if reg.behaviour == Behaviour::Pmcr {
+            if let Some(p) = self.phbs.get_mut(phb) {
+                if p.stop_state() == StopState::SoftStop {
+                    let v = p.reg(RegId::Pmcr) | u64::from(PMR_HARDSTOP);
+                    p.set_reg(RegId::Pmcr, v);
+                    event = Some(MmioEvent::StopState {
+                        phb: phb as u8,
+                        state: StopState::HardStop,
+                    });
+                }
+            }
+        }
+        let full = self.peek_reg(reg, phb);
+        let v = match part {
+            Part::Full => full,
+            Part::High => full >> 32,
+            Part::Low => full & 0xFFFF_FFFF,
+        };
+        (v, event)
+    }
+
+    /// Side-effect-free read for debuggers and the monitor: `None` where a
+    /// guest read would be a guest error.
+    pub fn mmio_peek(&self, offset: u64, size: u32) -> Option<u64> {
+        let (reg, phb, part) = self.locate(offset, size, false).ok()?;
+        let full = self.peek_reg(reg, phb);
+        Some(match part {
+            Part::Full => full,
+            Part::High => full >> 32,
+            Part::Low => full & 0xFFFF_FFFF,
+        })
+    }
+
+    /// Guest write; see [`mmio_read`](Self::mmio_read) for sizes and values.
+    ///
+    /// Side effects: TAR write (either half) flushes that PHB's TCE cache
+    /// (`CacheFlushed`); CSR write of 0 clears the latched error
+    /// (`ErrorCleared`, only if one was latched; nonzero values are ignored
+    /// with a `ValueIgnored` guest error); PHB_CONFIG_RW reports
+    /// `TranslationEnabled` when TCE_ENABLE changes, else `SlotDisabled`
+    /// when the slot-disable bits go from none to some or back; PMCR reports
+    /// `StopState` changes.  Writes to read-only registers are ignored
+    /// (`ReadOnly`).
+    pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
+        let (reg, phb, part) = match self.locate(offset, size, true) {
+            Ok(x) => x,
+            Err(ev) => return Some(ev),
+        };
+        let old = self.peek_reg(reg, phb);
+        let new = match part {
+            Part::Full => {
+                if reg.width == Width::W32 {
+                    value & 0xFFFF_FFFF
+                } else {
+                    value
+                }
+            }
+            Part::High => (old & 0xFFFF_FFFF) | ((value & 0xFFFF_FFFF) << 32),
+            Part::Low => (old & !0xFFFF_FFFF) | (value & 0xFFFF_FFFF),
+        };
+        let slot = self.phb_slot(reg, phb);
+        let p = self.phbs.get_mut(slot)?;
+        let phb8 = phb as u8;
+        match reg.behaviour {
+            Behaviour::Stored => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                None
+            }
+            Behaviour::ReadOnly => Some(Self::guest_error(
+                offset,
+                size,
+                true,
+                GuestErrorKind::ReadOnly,
+            )),
+            Behaviour::TarFlush => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                p.cache.flush();
+                p.stats.flushes = p.stats.flushes.wrapping_add(1);
+                Some(MmioEvent::CacheFlushed { phb: phb8 })
+            }
+            Behaviour::Csr => {
+                if new != 0 {
+                    return Some(Self::guest_error(
+                        offset,
+                        size,
+                        true,
+                        GuestErrorKind::ValueIgnored,
+                    ));
+                }
+                let was = p.latched.is_some() || p.reg(RegId::Csr) != 0;
+                p.set_reg(RegId::Csr, 0);
+                p.set_reg(RegId::Plssr, 0);
+                p.latched = None;
+                was.then_some(MmioEvent::ErrorCleared { phb: phb8 })
+            }
+            Behaviour::PhbConfig => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                let (o, n) = (old as u32, new as u32);
+                if (o ^ n) & PHB_TCE_ENABLE != 0 {
+                    Some(MmioEvent::TranslationEnabled {
+                        phb: phb8,
+                        on: n & PHB_TCE_ENABLE != 0,
+                    })
+                } else if (o & PHB_SLOT_DISABLE != 0) != (n & PHB_SLOT_DISABLE != 0) {
+                    Some(MmioEvent::SlotDisabled {
+                        phb: phb8,
+                        on: n & PHB_SLOT_DISABLE != 0,
+                    })
+                } else {
+                    None
+                }
+            }
+            Behaviour::Pmcr => {
+                let before = p.stop_state();
+                let soft = new & u64::from(PMR_SOFTSTOP) != 0;
+                // HardStop is status: kept while SoftStop stays requested,
+                // dropped when SoftStop is cleared; never set by a write.
+                let hard = if soft { old & u64::from(PMR_HARDSTOP) } else { 0 };
+                p.set_reg(reg.id, (new & !u64::from(PMR_HARDSTOP)) | hard);
+                let after = p.stop_state();
+                (before != after).then_some(MmioEvent::StopState {
+                    phb: phb8,
+                    state: after,
+                })
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Translation
+    // -----------------------------------------------------------------
+
+    /// Translates one IO address of a DMA on PHB `phb` (§4), per 4 KiB page.
+    ///
+    /// Steps, in order: (1) SLOT_DISABLE blocks; (2) TCE_ENABLE clear:
+    /// bypass; (3) legacy window (Calgary 640 KiB..1 MiB, CalIOC2 0..1 MiB),
+    /// MEM_1, and MEM_2 when MEM2_ENABLE: untranslated; (4) page index
+    /// beyond the TAR's table size blocks; (5) TCE fetch (through the cache
+    /// policy) and permission check; (6) page frame | page offset.
+    ///
+    /// A [`Access::Device`] fault is counted and latches CSR/PLSSR if no
+    /// error is latched yet (`newly_latched` tells which access did).
+    /// [`Access::Probe`] never latches, counts only `probes`, and leaves
+    /// the cache untouched.  A `phb` out of range yields an `OutOfRange`
+    /// fault that latches nothing.
+    ///
+    /// Does not allocate or format.
+    #[inline]
+    pub fn translate(
+        &mut self,
+        phb: usize,
+        io_addr: u64,
+        dir: Direction,
+        access: Access,
+        req: Requester,
+        mem: &dyn GuestMemory,
+    ) -> Result<Translation, Fault> {
+        let variant = self.cfg.variant;
+        let policy = self.cfg.cache.policy;
+        let Some(p) = self.phbs.get_mut(phb) else {
+            return Err(Fault {
+                phb: u8::try_from(phb).unwrap_or(u8::MAX),
+                io_addr,
+                dir,
+                requester: req,
+                reason: FaultReason::OutOfRange,
+                newly_latched: false,
+            });
+        };
+        let device = access == Access::Device;
+        if !device {
+            p.stats.probes = p.stats.probes.wrapping_add(1);
+        }
+        let d = p.derived;
+
+        // Step 1: slot disable.
+        if d.slot_disabled {
+            return Err(block(p, phb, io_addr, dir, req, FaultReason::SlotDisabled, device));
+        }
+        // Step 2: translation off.
+        if !d.tce_enable {
+            if device {
+                p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
+            }
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: TCE_PAGE_MASK,
+                read: true,
+                write: true,
+                kind: XlateKind::Bypass,
+            });
+        }
+        // Step 3: untranslated windows.
+        if let Some(mask) = window_mask(variant, &d, io_addr) {
+            if device {
+                p.stats.window = p.stats.window.wrapping_add(1);
+            }
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: mask,
+                read: true,
+                write: true,
+                kind: XlateKind::Window,
+            });
+        }
+        // Step 4: range check.
+        let index = io_addr >> 12;
+        if index >= d.entries {
+            return Err(block(p, phb, io_addr, dir, req, FaultReason::OutOfRange, device));
+        }
+        // entries <= 1 M, so the index fits.
+        let idx32 = index as u32;
+        // Step 5: TCE fetch through the cache.
+        let tce_addr = index
+            .checked_mul(8)
+            .and_then(|o| d.table_base.checked_add(o));
+        let tce = match fetch_tce(p, policy, idx32, tce_addr, device, mem) {
+            Some(t) => t,
+            None => {
+                return Err(block(
+                    p,
+                    phb,
+                    io_addr,
+                    dir,
+                    req,
+                    FaultReason::TceReadFailed,
+                    device,
+                ))
+            }
+        };
+        let read = tce & TCE_READ != 0;
+        let write = tce & TCE_WRITE != 0;
+        let reason = if !read && !write {
+            Some(FaultReason::NotValid)
+        } else if !device {
+            None
+        } else {
+            match dir {
+                Direction::Read if !read => Some(FaultReason::WriteOnly),
+                Direction::Write if !write => Some(FaultReason::ReadOnly),
+                _ => None,
+            }
+        };
+        if let Some(reason) = reason {
+            return Err(block(p, phb, io_addr, dir, req, reason, device));
+        }
+        // Step 6: page frame.
+        if device {
+            p.stats.translations = p.stats.translations.wrapping_add(1);
+        }
+        Ok(Translation {
+            phys: (tce & TCE_RPN_MASK) | (io_addr & TCE_PAGE_MASK),
+            addr_mask: TCE_PAGE_MASK,
+            read,
+            write,
+            kind: XlateKind::Translated,
+        })
+    }
+
+    // -----------------------------------------------------------------
+    // Accessors
+    // -----------------------------------------------------------------
+
+    /// Statistics of a PHB.
+    pub fn stats(&self, phb: usize) -> Option<PhbStats> {
+        self.phbs.get(phb).map(|p| p.stats)
+    }
+
+    /// Resets a PHB's statistics.
+    pub fn clear_stats(&mut self, phb: usize) {
+        if let Some(p) = self.phbs.get_mut(phb) {
+            p.stats = PhbStats::default();
+        }
+    }
+
+    /// CSR value of a PHB (0 if `phb` is out of range).
+    pub fn phb_csr(&self, phb: usize) -> u32 {
+        self.phbs
+            .get(phb)
+            .map(|p| p.reg(RegId::Csr) as u32)
+            .unwrap_or(0)
+    }
+
+    /// PLSSR value of a PHB.
+    pub fn phb_plssr(&self, phb: usize) -> u32 {
+        self.phbs
+            .get(phb)
+            .map(|p| p.reg(RegId::Plssr) as u32)
+            .unwrap_or(0)
+    }
+
+    /// The fault that most recently latched CSR on this PHB, kept after the
+    /// guest clears CSR (so it can still be shown after Linux's watchdog
+    /// cleared it).  Cleared by [`reset`](Self::reset).
+    pub fn last_fault(&self, phb: usize) -> Option<Fault> {
+        self.phbs.get(phb).and_then(|p| p.last_fault)
+    }
+
+    /// The fault currently latched in CSR (None once the guest wrote 0).
+    pub fn latched_fault(&self, phb: usize) -> Option<Fault> {
+        self.phbs.get(phb).and_then(|p| p.latched)
+    }
+
+    /// Raw value of a register of a PHB (chip-wide registers: any phb).
+    pub fn reg(&self, phb: usize, id: RegId) -> u64 {
+        self.peek_reg(id.info(), phb)
+    }
+
+    /// TAR of a PHB.
+    pub fn tar(&self, phb: usize) -> u64 {
+        self.reg(phb, RegId::Tar)
+    }
+
+    /// Whether TCE_ENABLE is set on a PHB.
+    pub fn translation_enabled(&self, phb: usize) -> bool {
+        self.phbs
+            .get(phb)
+            .map(|p| p.derived.tce_enable)
+            .unwrap_or(false)
+    }
+
+    /// CalIOC2 page-migration state of a PHB.
+    pub fn stop_state(&self, phb: usize) -> StopState {
+        self.phbs
+            .get(phb)
+            .map(|p| p.stop_state())
+            .unwrap_or_default()
+    }
+
+    /// Valid lines in a PHB's TCE cache.
+    pub fn cache_occupancy(&self, phb: usize) -> usize {
+        self.phbs
+            .get(phb)
+            .map(|p| p.cache.valid_lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Number of TCE entries of a PHB's table (from TAR's size code).
+    pub fn table_entries(&self, phb: usize) -> u64 {
+        self.phbs.get(phb).map(|p| p.derived.entries).unwrap_or(0)
+    }
+}
+
+/// Untranslated window containing `a`, as an addr_mask.
+#[inline]
+fn window_mask(variant: Variant, d: &Derived, a: u64) -> Option<u64> {
+    if a < LEGACY_WINDOW_END && a >= variant.legacy_window_start() {
+        return Some(TCE_PAGE_MASK);
+    }
+    for (start, last) in [d.mem1, d.mem2].into_iter().flatten() {
+        if a >= start && a <= last {
+            let lo = a & !TCE_PAGE_MASK;
+            let hi = lo | TCE_PAGE_MASK;
+            return Some(if lo >= start && hi <= last {
+                TCE_PAGE_MASK
+            } else {
+                0
+            });
+        }
+    }
+    None
+}
+
+/// TCE for `idx` according to the cache policy.  `None` = read failed.
+#[inline]
+fn fetch_tce(
+    p: &mut Phb,
+    policy: CachePolicy,
+    idx: u32,
+    tce_addr: Option<u64>,
+    device: bool,
+    mem: &dyn GuestMemory,
+) -> Option<u64> {
+    let stats = &mut p.stats;
+    let read_mem = |stats: &mut PhbStats| {
+        if device {
+            stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
+        }
+        tce_addr.and_then(|a| mem.read_u64_be(a))
+    };
+    let valid = |t: u64| t & (TCE_READ | TCE_WRITE) != 0;
+    match policy {
+        CachePolicy::Off => read_mem(stats),
+        CachePolicy::Faithful => {
+            if let Some(slot) = p.cache.find(idx) {
+                if device {
+                    stats.cache_hits = stats.cache_hits.wrapping_add(1);
+                    p.cache.touch(slot);
+                }
+                return p.cache.tce_at(slot);
+            }
+            if device {
+                stats.cache_misses = stats.cache_misses.wrapping_add(1);
+            }
+            let t = read_mem(stats)?;
+            if device && valid(t) && p.cache.insert(idx, t) {
+                stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
+            }
+            Some(t)
+        }
+        CachePolicy::Coherent => {
+            if let Some(slot) = p.cache.find(idx) {
+                let cached = p.cache.tce_at(slot);
+                let fresh = read_mem(stats);
+                if !device {
+                    return fresh;
+                }
+                stats.cache_hits = stats.cache_hits.wrapping_add(1);
+                match fresh {
+                    Some(t) => {
+                        if cached != Some(t) {
+                            stats.stale_hits = stats.stale_hits.wrapping_add(1);
+                        }
+                        if valid(t) {
+                            p.cache.set_tce(slot, t);
+                            p.cache.touch(slot);
+                        } else {
+                            p.cache.invalidate_slot(slot);
+                        }
+                        Some(t)
+                    }
+                    None => {
+                        p.cache.invalidate_slot(slot);
+                        None
+                    }
+                }
+            } else {
+                if device {
+                    stats.cache_misses = stats.cache_misses.wrapping_add(1);
+                }
+                let t = read_mem(stats)?;
+                if device && valid(t) && p.cache.insert(idx, t) {
+                    stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
+                }
+                Some(t)
+            }
+        }
+    }
+}
+
+/// Records a blocked DMA: counts it and latches CSR/PLSSR if nothing is
+/// latched yet (device accesses only).
+#[cold]
+fn block(
+    p: &mut Phb,
+    phb: usize,
+    io_addr: u64,
+    dir: Direction,
+    requester: Requester,
+    reason: FaultReason,
+    device: bool,
+) -> Fault {
+    let mut f = Fault {
+        phb: phb as u8,
+        io_addr,
+        dir,
+        requester,
+        reason,
+        newly_latched: false,
+    };
+    if !device {
+        return f;
+    }
+    p.stats.count_blocked(reason);
+    if p.latched.is_none() {
+        f.newly_latched = true;
+        let (csr, plssr) = csr_encode(&f);
+        p.set_reg(RegId::Csr, u64::from(csr));
+        p.set_reg(RegId::Plssr, u64::from(plssr));
+        p.latched = Some(f);
+        p.last_fault = Some(f);
+        p.stats.errors_latched = p.stats.errors_latched.wrapping_add(1);
+    }
+    f
+}
