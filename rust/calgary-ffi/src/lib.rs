@@ -1,1 +1,581 @@
-//! FFI (placeholder)
+//! C ABI of the Calgary model core, linked into `qemu-system-x86_64`.
+//!
+//! The boundary is declared once, in `c-shim/calgary-ffi.h`; `build.rs` runs
+//! bindgen on it and [`sys`] is the result.  Every exported function below is
+//! checked against bindgen's declaration at compile time (see `check_abi!`),
+//! so a header change that the Rust side does not follow fails the build.
+//!
+//! Each chip is one `Mutex<Chip>`: the core knows nothing of threads.  Every
+//! entry point catches panics and fails closed: a DMA is blocked, a register
+//! reads 0, and the chip is marked broken (all later DMA blocked).  Nothing
+//! is allocated or formatted on the translation path.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::ffi::{c_char, c_void};
+use std::fmt::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use calgary_core::{
+    rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, Direction, FaultReason, GuestMemory,
+    MmioEvent, PhbConfig, Requester, Variant, XlateKind, PHBS_PER_CHIP,
+};
+
+/// bindgen's view of `c-shim/calgary-ffi.h`.
+#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code)]
+#[allow(clippy::all)]
+pub mod sys {
+    include!(concat!(env!("OUT_DIR"), "/calgary_ffi_sys.rs"));
+}
+
+mod rom;
+
+/// Compile-time check that our definition has the header's exact type.
+macro_rules! check_abi {
+    ($name:ident : $ty:ty) => {
+        const _: [$ty; 2] = [sys::$name, $name];
+    };
+}
+
+struct HostMem {
+    read_tce: sys::CalgaryReadTceFn,
+    opaque: *mut c_void,
+}
+
+impl GuestMemory for HostMem {
+    #[inline]
+    fn read_u64_be(&self, addr: u64) -> Option<u64> {
+        let f = self.read_tce?;
+        let mut v = 0u64;
+        // SAFETY: the shim's callback reads guest RAM into `v`.
+        if unsafe { f(self.opaque, addr, &mut v) } {
+            Some(v)
+        } else {
+            None
+        }
+    }
+}
+
+/// What `CalgaryChip *` points at.
+pub struct ChipBox {
+    chip: Mutex<Chip>,
+    mem: HostMem,
+    broken: AtomicBool,
+}
+
+// SAFETY: `opaque` is the shim's device state, which outlives the chip and
+// is only passed back to the shim's thread-safe `read_tce` callback.
+unsafe impl Send for ChipBox {}
+// SAFETY: as above; all mutable state is behind the Mutex or atomic.
+unsafe impl Sync for ChipBox {}
+
+impl ChipBox {
+    fn with<R>(&self, fail: R, f: impl FnOnce(&mut Chip, &HostMem) -> R) -> R {
+        if self.broken.load(Ordering::Relaxed) {
+            return fail;
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| match self.chip.lock() {
+            Ok(mut g) => Some(f(&mut g, &self.mem)),
+            Err(_) => None,
+        }));
+        match r {
+            Ok(Some(v)) => v,
+            _ => {
+                self.broken.store(true, Ordering::Relaxed);
+                fail
+            }
+        }
+    }
+}
+
+fn chip_ref<'a>(chip: *mut sys::CalgaryChip) -> Option<&'a ChipBox> {
+    // SAFETY: non-null pointers come from calgary_chip_new and stay valid
+    // until calgary_chip_free.
+    unsafe { (chip as *const ChipBox).as_ref() }
+}
+
+/// Writes `msg` NUL-terminated into a caller buffer, truncating.
+fn put_str(buf: *mut c_char, len: usize, msg: &str) {
+    if buf.is_null() || len == 0 {
+        return;
+    }
+    let n = msg.len().min(len - 1);
+    // SAFETY: the caller gave `len` writable bytes at `buf`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(msg.as_ptr(), buf as *mut u8, n);
+        *buf.add(n) = 0;
+    }
+}
+
+fn variant_of(v: u32) -> Option<Variant> {
+    match v {
+        sys::CALGARY_VARIANT_CALGARY => Some(Variant::Calgary),
+        sys::CALGARY_VARIANT_CALIOC2 => Some(Variant::CalIoc2),
+        _ => None,
+    }
+}
+
+fn cache_config(policy: u32, entries: u32, ways: u32) -> Result<CacheConfig, String> {
+    let policy = match policy {
+        sys::CALGARY_CACHE_OFF => CachePolicy::Off,
+        sys::CALGARY_CACHE_COHERENT => CachePolicy::Coherent,
+        sys::CALGARY_CACHE_FAITHFUL => CachePolicy::Faithful,
+        other => {
+            return Err(format!(
+                "invalid tce-cache policy {other} (accepted: off, coherent, faithful)"
+            ))
+        }
+    };
+    let cfg = CacheConfig {
+        policy,
+        entries,
+        ways,
+    };
+    cfg.validate().map_err(|e| {
+        let prop = match e {
+            calgary_core::ConfigError::CacheWaysOutOfRange(_)
+            | calgary_core::ConfigError::CacheWaysDoNotDivideEntries { .. } => "tce-cache-ways",
+            _ => "tce-cache-entries",
+        };
+        format!("invalid {prop}: {e}")
+    })?;
+    Ok(cfg)
+}
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_cache_config_check(
+    policy: u32,
+    entries: u32,
+    ways: u32,
+    err: *mut c_char,
+    err_len: usize,
+) -> bool {
+    match catch_unwind(|| cache_config(policy, entries, ways)) {
+        Ok(Ok(_)) => true,
+        Ok(Err(msg)) => {
+            put_str(err, err_len, &msg);
+            false
+        }
+        Err(_) => {
+            put_str(err, err_len, "internal error checking the cache geometry");
+            false
+        }
+    }
+}
+check_abi!(calgary_cache_config_check: unsafe extern "C" fn(u32, u32, u32, *mut c_char, usize) -> bool);
+
+fn chip_config(cfg: &sys::CalgaryChipConfig) -> Result<ChipConfig, String> {
+    let variant = variant_of(cfg.variant).ok_or_else(|| {
+        format!(
+            "invalid variant {} (accepted: calgary, calioc2)",
+            cfg.variant
+        )
+    })?;
+    let cache = cache_config(cfg.cache_policy, cfg.cache_entries, cfg.cache_ways)?;
+    let p = |i: usize| PhbConfig {
+        first_bus: cfg.phb[i].first_bus,
+        last_bus: cfg.phb[i].last_bus,
+        mem1_start: cfg.phb[i].mem1_start,
+        mem1_limit: cfg.phb[i].mem1_limit,
+    };
+    let c = ChipConfig {
+        variant,
+        bbar: cfg.bbar,
+        chassis: cfg.chassis,
+        phbs: [p(0), p(1), p(2), p(3)],
+        cache,
+    };
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_chip_new(
+    cfg: *const sys::CalgaryChipConfig,
+    read_tce: sys::CalgaryReadTceFn,
+    opaque: *mut c_void,
+    err: *mut c_char,
+    err_len: usize,
+) -> *mut sys::CalgaryChip {
+    // SAFETY: the caller passes a valid config or NULL.
+    let Some(cfg) = (unsafe { cfg.as_ref() }) else {
+        put_str(err, err_len, "no configuration");
+        return std::ptr::null_mut();
+    };
+    let made = catch_unwind(|| chip_config(cfg).and_then(|c| Chip::new(c).map_err(|e| e.to_string())));
+    match made {
+        Ok(Ok(chip)) => {
+            let b = Box::new(ChipBox {
+                chip: Mutex::new(chip),
+                mem: HostMem { read_tce, opaque },
+                broken: AtomicBool::new(false),
+            });
+            Box::into_raw(b) as *mut sys::CalgaryChip
+        }
+        Ok(Err(msg)) => {
+            put_str(err, err_len, &msg);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            put_str(err, err_len, "internal error creating the chip");
+            std::ptr::null_mut()
+        }
+    }
+}
+check_abi!(calgary_chip_new: unsafe extern "C" fn(*const sys::CalgaryChipConfig, sys::CalgaryReadTceFn, *mut c_void, *mut c_char, usize) -> *mut sys::CalgaryChip);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_chip_free(chip: *mut sys::CalgaryChip) {
+    if !chip.is_null() {
+        // SAFETY: created by Box::into_raw in calgary_chip_new, freed once.
+        drop(unsafe { Box::from_raw(chip as *mut ChipBox) });
+    }
+}
+check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
+    if let Some(c) = chip_ref(chip) {
+        // A reset is the one way out of a broken state.
+        c.broken.store(false, Ordering::Relaxed);
+        if c.chip.is_poisoned() {
+            c.chip.clear_poison();
+        }
+        c.with((), |chip, _| chip.reset());
+    }
+}
+check_abi!(calgary_chip_reset: unsafe extern "C" fn(*mut sys::CalgaryChip));
+
+struct TextBuf<'a> {
+    buf: &'a mut [c_char],
+    len: usize,
+}
+
+impl std::fmt::Write for TextBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len + 1 >= self.buf.len() {
+                break;
+            }
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b as c_char;
+            }
+            self.len += 1;
+        }
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = 0;
+        }
+        Ok(())
+    }
+}
+
+fn fill_event(ev: *mut sys::CalgaryEvent, e: Option<MmioEvent>) {
+    // SAFETY: the caller passes a valid event or NULL.
+    let Some(out) = (unsafe { ev.as_mut() }) else {
+        return;
+    };
+    let Some(e) = e else {
+        out.kind = sys::CALGARY_EVENT_NONE;
+        out.phb = -1;
+        if let Some(t) = out.text.first_mut() {
+            *t = 0;
+        }
+        return;
+    };
+    let (kind, phb) = match e {
+        MmioEvent::GuestError { .. } => (sys::CALGARY_EVENT_GUEST_ERROR, -1),
+        MmioEvent::CacheFlushed { phb } => (sys::CALGARY_EVENT_FLUSH, i32::from(phb)),
+        MmioEvent::ErrorCleared { phb }
+        | MmioEvent::TranslationEnabled { phb, .. }
+        | MmioEvent::SlotDisabled { phb, .. } => (sys::CALGARY_EVENT_INFO, i32::from(phb)),
+        _ => (sys::CALGARY_EVENT_INFO, -1),
+    };
+    out.kind = kind;
+    out.phb = phb;
+    let mut w = TextBuf {
+        buf: &mut out.text[..],
+        len: 0,
+    };
+    let _ = write!(w, "{e}");
+}
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_mmio_read(
+    chip: *mut sys::CalgaryChip,
+    offset: u64,
+    size: u32,
+    ev: *mut sys::CalgaryEvent,
+) -> u64 {
+    let Some(c) = chip_ref(chip) else {
+        return 0;
+    };
+    let (v, e) = c.with((0, None), |chip, _| chip.mmio_read(offset, size));
+    fill_event(ev, e);
+    v
+}
+check_abi!(calgary_mmio_read: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, u32, *mut sys::CalgaryEvent) -> u64);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_mmio_write(
+    chip: *mut sys::CalgaryChip,
+    offset: u64,
+    size: u32,
+    value: u64,
+    ev: *mut sys::CalgaryEvent,
+) {
+    let Some(c) = chip_ref(chip) else {
+        return;
+    };
+    let e = c.with(None, |chip, _| chip.mmio_write(offset, size, value));
+    fill_event(ev, e);
+}
+check_abi!(calgary_mmio_write: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, u32, u64, *mut sys::CalgaryEvent));
+
+/// Reason code for a chip that panicked and is now fenced off.
+const REASON_BROKEN: u8 = 7;
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_translate(
+    chip: *mut sys::CalgaryChip,
+    phb: u32,
+    io_addr: u64,
+    access: u32,
+    bus: u8,
+    devfn: u8,
+    out: *mut sys::CalgaryXlate,
+) -> bool {
+    // SAFETY: the caller passes a valid result slot or NULL.
+    let Some(out) = (unsafe { out.as_mut() }) else {
+        return false;
+    };
+    *out = sys::CalgaryXlate {
+        phys: 0,
+        addr_mask: 0xfff,
+        read: 0,
+        write: 0,
+        kind: 0,
+        fault_reason: REASON_BROKEN,
+        newly_latched: 0,
+        pad: [0; 3],
+    };
+    let Some(c) = chip_ref(chip) else {
+        return false;
+    };
+    let req = Requester { bus, devfn };
+    let phb = phb as usize;
+    let probe = access & sys::CALGARY_ACCESS_PROBE != 0;
+    let want_write = access & sys::CALGARY_ACCESS_WRITE != 0;
+    let want_read = access & sys::CALGARY_ACCESS_READ != 0;
+    let r = c.with(None, |chip, mem| {
+        if probe {
+            // Report what a device could do, latching nothing.
+            let t = chip.translate(phb, io_addr, Direction::Read, Access::Probe, req, mem);
+            Some(match t {
+                Ok(t) => Ok(t),
+                Err(_) => chip.translate(phb, io_addr, Direction::Write, Access::Probe, req, mem),
+            })
+        } else {
+            let dir = if want_write {
+                Direction::Write
+            } else {
+                Direction::Read
+            };
+            Some(chip.translate(phb, io_addr, dir, Access::Device, req, mem))
+        }
+    });
+    match r {
+        Some(Ok(t)) => {
+            if want_read && want_write && !t.read && !probe {
+                out.fault_reason = FaultReason::WriteOnly.code();
+                return false;
+            }
+            out.phys = t.phys;
+            out.addr_mask = t.addr_mask;
+            out.read = u8::from(t.read);
+            out.write = u8::from(t.write);
+            out.kind = match t.kind {
+                XlateKind::Translated => sys::CALGARY_XLATE_TRANSLATED,
+                XlateKind::Bypass => sys::CALGARY_XLATE_BYPASS,
+                XlateKind::Window => sys::CALGARY_XLATE_WINDOW,
+            } as u8;
+            true
+        }
+        Some(Err(f)) => {
+            out.fault_reason = f.reason.code();
+            out.newly_latched = u8::from(f.newly_latched);
+            false
+        }
+        None => false,
+    }
+}
+check_abi!(calgary_translate: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u64, u32, u8, u8, *mut sys::CalgaryXlate) -> bool);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_fault_reason_str(reason: u32) -> *const c_char {
+    let s: &'static [u8] = match FaultReason::ALL
+        .iter()
+        .find(|r| u32::from(r.code()) == reason)
+    {
+        Some(FaultReason::SlotDisabled) => b"slot disabled (SLOT_DISABLE set)\0",
+        Some(FaultReason::OutOfRange) => b"IO address beyond the TCE table\0",
+        Some(FaultReason::TceReadFailed) => b"TCE fetch failed (table not in RAM)\0",
+        Some(FaultReason::NotValid) => b"TCE not valid (unmapped page)\0",
+        Some(FaultReason::ReadOnly) => b"write to a read-only TCE\0",
+        Some(FaultReason::WriteOnly) => b"read from a write-only TCE\0",
+        None if reason == u32::from(REASON_BROKEN) => b"chip model failed; DMA fenced off\0",
+        None => b"unknown\0",
+    };
+    s.as_ptr() as *const c_char
+}
+check_abi!(calgary_fault_reason_str: unsafe extern "C" fn(u32) -> *const c_char);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_phb_stats(
+    chip: *mut sys::CalgaryChip,
+    phb: u32,
+    out: *mut sys::CalgaryPhbStats,
+) -> bool {
+    // SAFETY: the caller passes a valid result slot or NULL.
+    let (Some(c), Some(out)) = (chip_ref(chip), unsafe { out.as_mut() }) else {
+        return false;
+    };
+    let phb = phb as usize;
+    if phb >= PHBS_PER_CHIP {
+        return false;
+    }
+    let got = c.with(None, |chip, _| {
+        chip.stats(phb).map(|s| {
+            (
+                s,
+                chip.phb_csr(phb),
+                chip.phb_plssr(phb),
+                chip.reg(phb, calgary_core::regs::RegId::PhbConfigRw),
+                chip.tar(phb),
+            )
+        })
+    });
+    let Some((s, csr, plssr, cfg, tar)) = got else {
+        return false;
+    };
+    let mut by_reason = [0u64; 8];
+    for r in FaultReason::ALL {
+        if let Some(slot) = by_reason.get_mut(usize::from(r.code())) {
+            *slot = s.blocked(r);
+        }
+    }
+    *out = sys::CalgaryPhbStats {
+        translations: s.translations,
+        cache_hits: s.cache_hits,
+        cache_misses: s.cache_misses,
+        stale_hits: s.stale_hits,
+        tce_fetches: s.tce_fetches,
+        flushes: s.flushes,
+        blocked: by_reason.iter().sum(),
+        bypassed: s.bypassed,
+        window: s.window,
+        blocked_by_reason: by_reason,
+        csr,
+        plssr,
+        phb_config: cfg as u32,
+        pad: 0,
+        tar,
+    };
+    true
+}
+check_abi!(calgary_phb_stats: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut sys::CalgaryPhbStats) -> bool);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_state_save(chip: *mut sys::CalgaryChip, buf: *mut u8, len: usize) -> usize {
+    let Some(c) = chip_ref(chip) else {
+        return 0;
+    };
+    let bytes = c.with(Vec::new(), |chip, _| chip.save());
+    if !buf.is_null() && len >= bytes.len() {
+        // SAFETY: the caller gave `len` writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+    }
+    bytes.len()
+}
+check_abi!(calgary_state_save: unsafe extern "C" fn(*mut sys::CalgaryChip, *mut u8, usize) -> usize);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_state_load(
+    chip: *mut sys::CalgaryChip,
+    buf: *const u8,
+    len: usize,
+    err: *mut c_char,
+    err_len: usize,
+) -> bool {
+    let Some(c) = chip_ref(chip) else {
+        put_str(err, err_len, "no chip");
+        return false;
+    };
+    let bytes: &[u8] = if buf.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller gave `len` readable bytes.
+        unsafe { std::slice::from_raw_parts(buf, len) }
+    };
+    match c.with(Err("internal error".to_string()), |chip, _| {
+        chip.restore(bytes).map_err(|e| e.to_string())
+    }) {
+        Ok(()) => true,
+        Err(msg) => {
+            put_str(err, err_len, &msg);
+            false
+        }
+    }
+}
+check_abi!(calgary_state_load: unsafe extern "C" fn(*mut sys::CalgaryChip, *const u8, usize, *mut c_char, usize) -> bool);
+
+/// See `calgary-ffi.h`.
+#[no_mangle]
+pub extern "C" fn calgary_rio_option_rom(
+    chips: *const sys::CalgaryRioChip,
+    n: u32,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
+    if chips.is_null() || n == 0 {
+        return 0;
+    }
+    // SAFETY: the caller gives `n` chips.
+    let chips = unsafe { std::slice::from_raw_parts(chips, n as usize) };
+    let made = catch_unwind(|| {
+        let list: Option<Vec<rio::RioChip>> = chips
+            .iter()
+            .map(|c| {
+                Some(rio::RioChip {
+                    bbar: c.bbar,
+                    variant: variant_of(c.variant)?,
+                    chassis: c.chassis,
+                    node: c.node,
+                })
+            })
+            .collect();
+        let table = rio::build(&list?).ok()?;
+        rom::rio_option_rom(&table)
+    });
+    let Ok(Some(image)) = made else {
+        return 0;
+    };
+    if !buf.is_null() && len >= image.len() {
+        // SAFETY: the caller gave `len` writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), buf, image.len()) };
+    }
+    image.len()
+}
+check_abi!(calgary_rio_option_rom: unsafe extern "C" fn(*const sys::CalgaryRioChip, u32, *mut u8, usize) -> usize);

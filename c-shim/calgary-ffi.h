@@ -1,0 +1,186 @@
+/*
+ * calgary-ffi.h - the one contract between QEMU's Calgary shim (C) and the
+ * Calgary model core (Rust, rust/calgary-ffi).
+ *
+ * The Rust crate's build.rs runs bindgen on this header and the crate
+ * asserts, at compile time, that its `extern "C"` functions have exactly
+ * these types: change one side without the other and the build fails.
+ *
+ * Rust owns every CalgaryChip (create/free). All functions are safe to call
+ * from several threads at once: each chip is guarded by one lock inside the
+ * Rust side. No function aborts on guest-controlled input; a panic inside
+ * Rust is caught, fails closed (DMA blocked, accesses read 0) and marks the
+ * chip broken.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef CALGARY_FFI_H
+#define CALGARY_FFI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CALGARY_WINDOW_SIZE      0x100000u   /* BBAR register window, bytes */
+#define CALGARY_PHBS_PER_CHIP    4
+#define CALGARY_MAX_CHIPS        4
+#define CALGARY_EVENT_TEXT_LEN   160
+
+/* Platform layout of the `calgary` machine (documented in README.md). */
+#define CALGARY_BUS_BASE         0x20        /* bus of chip 0 PHB 0 */
+#define CALGARY_BUS_STRIDE       0x08        /* bus(c, p) = BASE + STRIDE * (4c + p) */
+
+typedef struct CalgaryChip CalgaryChip;   /* opaque, owned by Rust */
+
+typedef enum CalgaryVariant {
+    CALGARY_VARIANT_CALGARY = 0,          /* PCI-X Calgary, 1014:02a1 */
+    CALGARY_VARIANT_CALIOC2 = 1,          /* PCIe CalIOC2, 1014:0308 */
+} CalgaryVariant;
+
+typedef enum CalgaryCachePolicy {
+    CALGARY_CACHE_OFF = 0,       /* every DMA reads its TCE from memory */
+    CALGARY_CACHE_COHERENT = 1,  /* set-associative, re-validated on hit */
+    CALGARY_CACHE_FAITHFUL = 2,  /* set-associative, stale until flush */
+} CalgaryCachePolicy;
+
+typedef struct CalgaryPhbConfig {
+    uint8_t first_bus;
+    uint8_t last_bus;
+    uint64_t mem1_start;         /* reset value of the MEM_1 window */
+    uint64_t mem1_limit;         /* last byte of the MEM_1 window */
+} CalgaryPhbConfig;
+
+typedef struct CalgaryChipConfig {
+    uint32_t variant;            /* CalgaryVariant */
+    uint32_t bbar;
+    uint8_t chassis;
+    uint32_t cache_policy;       /* CalgaryCachePolicy */
+    uint32_t cache_entries;
+    uint32_t cache_ways;
+    CalgaryPhbConfig phb[CALGARY_PHBS_PER_CHIP];
+} CalgaryChipConfig;
+
+/*
+ * Host service: read the 8-byte big-endian TCE at guest physical @addr from
+ * guest RAM into *value (already decoded to host order). Returns false when
+ * @addr is not RAM. Called with the chip lock held: it must not take any lock
+ * that an MMIO access to a Calgary window takes.
+ */
+typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr, uint64_t *value);
+
+/* What the shim should log or trace after an MMIO access. */
+typedef enum CalgaryEventKind {
+    CALGARY_EVENT_NONE = 0,
+    CALGARY_EVENT_GUEST_ERROR = 1,   /* -> qemu_log_mask(LOG_GUEST_ERROR) */
+    CALGARY_EVENT_FLUSH = 2,         /* TCE cache of @phb flushed */
+    CALGARY_EVENT_INFO = 3,          /* other state change, trace only */
+} CalgaryEventKind;
+
+typedef struct CalgaryEvent {
+    uint32_t kind;                   /* CalgaryEventKind */
+    int32_t phb;                     /* -1 when chip-wide */
+    char text[CALGARY_EVENT_TEXT_LEN];   /* NUL-terminated */
+} CalgaryEvent;
+
+/* Access flags for calgary_translate. */
+#define CALGARY_ACCESS_READ   1u     /* device reads memory (DMA to device) */
+#define CALGARY_ACCESS_WRITE  2u     /* device writes memory */
+#define CALGARY_ACCESS_PROBE  4u     /* QEMU's own probe: never latches */
+
+typedef enum CalgaryXlateKind {
+    CALGARY_XLATE_TRANSLATED = 0,
+    CALGARY_XLATE_BYPASS = 1,        /* translation off */
+    CALGARY_XLATE_WINDOW = 2,        /* untranslated window (legacy, MEM_1/2) */
+} CalgaryXlateKind;
+
+typedef struct CalgaryXlate {
+    uint64_t phys;                   /* physical address of the IO address */
+    uint64_t addr_mask;              /* size - 1 of the naturally aligned range */
+    uint8_t read;                    /* device may read memory */
+    uint8_t write;                   /* device may write memory */
+    uint8_t kind;                    /* CalgaryXlateKind when translated */
+    uint8_t fault_reason;            /* when blocked: see calgary_fault_reason_str */
+    uint8_t newly_latched;           /* when blocked: this access latched CSR */
+    uint8_t pad[3];
+} CalgaryXlate;
+
+typedef struct CalgaryPhbStats {
+    uint64_t translations;
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t stale_hits;
+    uint64_t tce_fetches;
+    uint64_t flushes;
+    uint64_t blocked;
+    uint64_t bypassed;
+    uint64_t window;
+    uint64_t blocked_by_reason[8];   /* indexed by fault reason */
+    uint32_t csr;
+    uint32_t plssr;
+    uint32_t phb_config;
+    uint32_t pad;
+    uint64_t tar;
+} CalgaryPhbStats;
+
+typedef struct CalgaryRioChip {
+    uint32_t bbar;
+    uint32_t variant;                /* CalgaryVariant */
+    uint8_t chassis;
+    uint8_t node;
+} CalgaryRioChip;
+
+/*
+ * Checks a cache geometry; on failure writes a one-line message naming the
+ * offending property and the accepted values into @err and returns false.
+ */
+bool calgary_cache_config_check(uint32_t policy, uint32_t entries,
+                                uint32_t ways, char *err, size_t err_len);
+
+/* NULL on a bad configuration, with a one-line message in @err. */
+CalgaryChip *calgary_chip_new(const CalgaryChipConfig *cfg,
+                              CalgaryReadTceFn read_tce, void *opaque,
+                              char *err, size_t err_len);
+void calgary_chip_free(CalgaryChip *chip);
+void calgary_chip_reset(CalgaryChip *chip);
+
+/*
+ * MMIO into the BBAR window. @offset < CALGARY_WINDOW_SIZE, @size 1/2/4/8.
+ * Values are numeric register values; the big-endian byte order is the
+ * memory region's (DEVICE_BIG_ENDIAN). @ev may be NULL.
+ */
+uint64_t calgary_mmio_read(CalgaryChip *chip, uint64_t offset, uint32_t size,
+                           CalgaryEvent *ev);
+void calgary_mmio_write(CalgaryChip *chip, uint64_t offset, uint32_t size,
+                        uint64_t value, CalgaryEvent *ev);
+
+/*
+ * Translate one DMA access of the device @bus:@devfn behind PHB @phb.
+ * Returns true with out->phys/addr_mask/read/write, or false when blocked
+ * (out->fault_reason, out->newly_latched). Fast path: no allocation.
+ */
+bool calgary_translate(CalgaryChip *chip, uint32_t phb, uint64_t io_addr,
+                       uint32_t access, uint8_t bus, uint8_t devfn,
+                       CalgaryXlate *out);
+/* Static, NUL-terminated name of a fault reason ("unknown" if out of range). */
+const char *calgary_fault_reason_str(uint32_t reason);
+
+bool calgary_phb_stats(CalgaryChip *chip, uint32_t phb, CalgaryPhbStats *out);
+
+/*
+ * Snapshot of all guest-visible state. Returns the size needed; writes the
+ * bytes only when @len is at least that. Load validates and returns false
+ * with a message on bad bytes.
+ */
+size_t calgary_state_save(CalgaryChip *chip, uint8_t *buf, size_t len);
+bool calgary_state_load(CalgaryChip *chip, const uint8_t *buf, size_t len,
+                        char *err, size_t err_len);
+
+/*
+ * An x86 option ROM (for SeaBIOS "genroms/") that copies the Rio Grande
+ * table describing @chips to EBDA+0x180 at POST. Returns the ROM size (0 on
+ * bad input); writes it only when @len is at least that.
+ */
+size_t calgary_rio_option_rom(const CalgaryRioChip *chips, uint32_t n,
+                              uint8_t *buf, size_t len);
+
+#endif /* CALGARY_FFI_H */

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install the Debian packages the QEMU build and a Calgary guest run need, and
+# add a deb-src entry for bookworm-backports derived from this machine's own
+# Debian apt source (its URI is copied, never written into the repository).
+# Idempotent: installs only what is missing, writes the source entry once.
+set -euo pipefail
+
+BUILD_PKGS=(build-essential ninja-build pkg-config libglib2.0-dev libpixman-1-dev
+            libslirp-dev libfdt-dev flex bison python3-venv libclang-dev ccache
+            xz-utils dpkg-dev git)
+RUN_PKGS=(seabios ipxe-qemu qemu-system-data)
+SRC_LIST=/etc/apt/sources.list.d/calgary-qemu-src.sources
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# The URI of the machine's main Debian archive: first deb822 stanza whose
+# Suites line names a plain release (not -security), else a one-line entry.
+debian_uri() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        uri=$(awk 'BEGIN{RS="";FS="\n"}
+             { u=""; s=""; t="";
+               for(i=1;i<=NF;i++){
+                 if($i ~ /^URIs:/){u=$i; sub(/^URIs:[ \t]*/,"",u); sub(/[ \t].*/,"",u)}
+                 if($i ~ /^Suites:/){s=$i}
+                 if($i ~ /^Types:/){t=$i} }
+               if(t ~ /deb/ && s ~ /bookworm/ && s !~ /security/ && u != ""){print u; exit} }' "$f")
+        [ -n "$uri" ] && { echo "$uri"; return 0; }
+    done
+    if [ -r /etc/apt/sources.list ]; then
+        uri=$(awk '$1=="deb" && $0 ~ /bookworm/ && $0 !~ /security/ {for(i=2;i<=NF;i++) if($i ~ /^[a-z]+:\/\//){print $i; exit}}' /etc/apt/sources.list)
+        [ -n "$uri" ] && { echo "$uri"; return 0; }
+    fi
+    return 1
+}
+
+need_update=0
+if [ ! -f "$SRC_LIST" ]; then
+    uri=$(debian_uri) || { echo "calgary setup: no Debian bookworm apt source found on this machine; cannot derive a deb-src entry" >&2; exit 1; }
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    {
+        echo "# Added by Calgary-for-QEMU setup: QEMU source package (deb-src) and"
+        echo "# binary packages from bookworm-backports, same mirror as the main source."
+        echo "Types: deb-src"
+        echo "URIs: $uri"
+        echo "Suites: bookworm-backports"
+        echo "Components: main"
+        [ -f "$keyring" ] && echo "Signed-By: $keyring"
+    } | sudo_ tee "$SRC_LIST.tmp" >/dev/null
+    sudo_ mv "$SRC_LIST.tmp" "$SRC_LIST"
+    need_update=1
+fi
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
+    echo "calgary setup: apt-get update"
+    sudo_ apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "calgary setup: installing ${missing[*]}"
+    sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Set up and build qemu-system-x86_64 10.0.2 (Debian source package) with the
+# Calgary shim and the Rust core linked in. Idempotent and cached:
+#   $CACHE/src/            the .orig.tar.xz as apt fetched it
+#   $CACHE/venv/           meson >= 1.5 and pycotap
+#   $CACHE/qemu-<key>/     unpacked + patched tree and its build/ directory;
+#                          <key> = hash of tarball + patches + device set,
+#                          so only a change to those re-unpacks/reconfigures.
+# The shim sources and the Rust archive are synced into the tree on every run
+# (copied only when their content changed), so editing them rebuilds only
+# the shim object and relinks.
+# Result: <repo>/build/qemu-system-x86_64 (symlink into the cached build).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${CALGARY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu}
+TARBALL=qemu_10.0.2+ds.orig.tar.xz
+TARBALL_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
+SRCPKG=qemu/bookworm-backports
+
+say() { printf 'calgary setup: %s\n' "$*"; }
+die() { printf 'calgary setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$CACHE/src"
+
+# 1. Debian packages (build deps, firmware) and the deb-src entry.
+"$REPO/c-shim/qemu/apt-setup.sh"
+
+# 2. The QEMU source tarball from Debian's source package.
+if [ ! -f "$CACHE/src/$TARBALL" ]; then
+    say "fetching $SRCPKG source package"
+    # The .dsc / .debian.tar.xz of this backport may 404; the .orig.tar.xz is
+    # all we need, so apt's exit status is not trusted, the file is.
+    (cd "$CACHE/src" && apt-get source --download-only "$SRCPKG" >/dev/null 2>&1) || true
+    [ -f "$CACHE/src/$TARBALL" ] || die "apt-get source did not deliver $TARBALL (is the deb-src entry in /etc/apt/sources.list.d/calgary-qemu-src.sources reachable?)"
+fi
+sum=$(sha256sum "$CACHE/src/$TARBALL" | cut -d' ' -f1)
+if [ "$sum" != "$TARBALL_SHA256" ]; then
+    die "$TARBALL has SHA-256 $sum, expected $TARBALL_SHA256; delete $CACHE/src/$TARBALL and rerun"
+fi
+
+# 3. meson >= 1.5 and pycotap in our own virtual environment.
+VENV="$CACHE/venv"
+if ! "$VENV/bin/python3" -c 'import pycotap, mesonbuild.coredata as c, sys; v=tuple(int(x) for x in c.version.split(".")[:2]); sys.exit(v < (1,5))' 2>/dev/null; then
+    say "creating python venv with meson and pycotap"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "meson>=1.5,<1.9" pycotap
+fi
+
+# 4. Unpacked, patched tree, keyed by what forces a reconfigure.
+key=$( { echo "$TARBALL_SHA256"; cat "$REPO"/c-shim/patches/*.patch "$REPO/c-shim/qemu/calgary.mak" "$REPO/c-shim/qemu/build.sh"; } | sha256sum | cut -c1-16)
+TREE="$CACHE/qemu-$key"
+if [ ! -f "$TREE/.calgary-patched" ]; then
+    say "unpacking and patching QEMU into $TREE"
+    rm -rf "$TREE.tmp"
+    mkdir -p "$TREE.tmp"
+    tar -xf "$CACHE/src/$TARBALL" -C "$TREE.tmp" --strip-components=1
+    for p in "$REPO"/c-shim/patches/*.patch; do
+        patch -s -p1 -d "$TREE.tmp" < "$p" || die "patch $(basename "$p") does not apply"
+    done
+    cp "$REPO/c-shim/qemu/calgary.mak" "$TREE.tmp/configs/devices/x86_64-softmmu/calgary.mak"
+    mkdir -p "$TREE.tmp/hw/pci-host/calgary"
+    rm -rf "$TREE"
+    mv "$TREE.tmp" "$TREE"
+    touch "$TREE/.calgary-patched"
+    # keep only the newest two trees
+    ls -dt "$CACHE"/qemu-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf
+fi
+
+# 5. The Rust core as a static library (cargo is incremental by itself).
+say "building the Rust static library"
+(cd "$REPO" && cargo build --release --locked -q -p calgary-ffi 2>&1) || \
+    (cd "$REPO" && cargo build --release -q -p calgary-ffi) || die "cargo build of calgary-ffi failed"
+
+sync_file() {   # copy only when the content changed, so ninja sees no change otherwise
+    local src=$1 dst=$2
+    if ! cmp -s "$src" "$dst"; then cp "$src" "$dst"; return 0; fi
+    return 1
+}
+DST="$TREE/hw/pci-host/calgary"
+for f in "$REPO"/c-shim/*.c "$REPO"/c-shim/*.h; do sync_file "$f" "$DST/$(basename "$f")" || true; done
+relink=0
+sync_file "$REPO/target/release/libcalgary_ffi.a" "$DST/libcalgary_ffi.a" && relink=1
+
+# 6. Configure once per tree.
+B="$TREE/build"
+if [ ! -f "$B/build.ninja" ]; then
+    say "configuring QEMU (x86_64-softmmu, lean device set)"
+    rm -rf "$B"; mkdir -p "$B"
+    cc=gcc; command -v ccache >/dev/null && cc="ccache gcc"
+    (cd "$B" && ../configure --python="$VENV/bin/python3" --cc="$cc" \
+        --prefix=/usr \
+        --firmwarepath=/usr/share/seabios:/usr/lib/ipxe/qemu:/usr/share/qemu \
+        --target-list=x86_64-softmmu \
+        --without-default-devices --with-devices-x86_64=calgary \
+        --enable-kvm --enable-tcg --enable-plugins --enable-slirp --enable-trace-backends=log \
+        --disable-download --disable-install-blobs --disable-rust \
+        --disable-docs --disable-user --disable-tools --disable-guest-agent \
+        --disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl \
+        --disable-curses --disable-dbus-display --disable-xen --disable-werror \
+        > "$B/../configure.log" 2>&1) || { tail -30 "$TREE/configure.log"; die "QEMU configure failed (log: $TREE/configure.log)"; }
+fi
+
+# 7. Build. A changed Rust archive is not a ninja input: drop the binary so it relinks.
+[ $relink = 1 ] && rm -f "$B/qemu-system-x86_64"
+say "building qemu-system-x86_64 (first build takes a few minutes)"
+ninja -C "$B" qemu-system-x86_64 > "$TREE/build.log" 2>&1 || { grep -E 'error|Error' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
+
+mkdir -p "$REPO/build"
+ln -sfn "$B/qemu-system-x86_64" "$REPO/build/qemu-system-x86_64"
+say "ready: $REPO/build/qemu-system-x86_64"
