@@ -432,7 +432,8 @@ impl<'a> EduCtx<'a> {
         self.csr() & CSR_ERR_MASK != 0
     }
     fn regs(&self) -> String {
-        format!("CSR={:#010x} PLSSR={:#010x}", self.csr(), self.chip().plssr(self.phb.phb))
+        let csr = self.csr();
+        format!("CSR={csr:#010x}{} PLSSR={:#010x}", csr_reason(csr), self.chip().plssr(self.phb.phb))
     }
     fn clear(&self) -> Result<(), String> {
         self.chip().clear_csr(self.phb.phb);
@@ -481,6 +482,24 @@ impl<'a> EduCtx<'a> {
             Err(format!("{what}: {}", errs.join("; ")))
         }
     }
+}
+
+/// Decode the reason field of this model's CSR encoding (a model decision,
+/// see calgary-core's csr.rs); informational only.
+fn csr_reason(csr: u32) -> String {
+    if csr & 0x8000_0000 == 0 {
+        return String::new();
+    }
+    let why = match (csr >> 27) & 0xF {
+        1 => "slot disabled",
+        2 => "out of range",
+        3 => "TCE read failed",
+        4 => "TCE not valid",
+        5 => "write to read-only TCE",
+        6 => "read from write-only TCE",
+        _ => "?",
+    };
+    format!("({why}, {})", if csr & 0x0400_0000 != 0 { "device write" } else { "device read" })
 }
 
 fn check_page(mem: &Mem, p: usize, off: usize, want: &[u8]) -> Result<(), String> {
