@@ -1257,3 +1257,51 @@ fn main() {
     let _ = std::io::stdout().flush();
     std::process::exit(if r.fails > 0 { 1 } else { 0 });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(cmdline: &str) -> Config {
+        Config { kv: BTreeMap::new(), cmdline: cmdline.to_string() }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_num("64M"), Some(64 << 20));
+        assert_eq!(parse_num("0x10000000"), Some(0x1000_0000));
+        assert_eq!(parse_num("4k"), Some(4096));
+        assert_eq!(parse_num("0x28"), Some(0x28));
+        assert_eq!(parse_num("zz"), None);
+    }
+
+    #[test]
+    fn reserved_region_from_memmap() {
+        assert_eq!(cfg("console=ttyS0 memmap=64M$0x10000000 quiet").reserved(), Some((0x1000_0000, 64 << 20)));
+        assert_eq!(cfg("memmap=4K$0x1000 memmap=32M$0x8000000").reserved(), Some((0x800_0000, 32 << 20)));
+        assert_eq!(cfg("quiet").reserved(), None);
+    }
+
+    #[test]
+    fn disk_pattern_matches_host_formula() {
+        // boot.py: ((i * 2654435761 + seed) & 0xFFFFFFFF) >> 24, period 64 KiB
+        let p = disk_pattern(24301, 65536 + 3);
+        for i in [0usize, 1, 2, 1000, 65535] {
+            let want = (((i as u64 * 2654435761 + 24301) & 0xFFFF_FFFF) >> 24) as u8;
+            assert_eq!(p[i], want);
+        }
+        assert_eq!(p[65536..], p[..3]);
+    }
+
+    #[test]
+    fn patterns_differ() {
+        assert_ne!(pattern(1, 4096), pattern(2, 4096));
+        assert!(pattern(1, 4096).iter().any(|b| *b != pattern(1, 1)[0]));
+    }
+
+    #[test]
+    fn csr_decode() {
+        assert_eq!(csr_reason(0), "");
+        assert!(csr_reason(0x8000_0000 | (4 << 27) | 0x0400_0000).contains("TCE not valid, device write"));
+    }
+}
