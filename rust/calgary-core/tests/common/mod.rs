@@ -3,6 +3,8 @@
 //! QEMU side (which delivers the register's numeric value).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod reference;
+
 use std::cell::RefCell;
 
 use calgary_core::regs;
