@@ -28,7 +28,7 @@
 
 /* Platform layout of the `calgary` machine (documented in README.md). */
 #define CALGARY_BUS_BASE         0x20        /* bus of chip 0 PHB 0 */
-#define CALGARY_BUS_STRIDE       0x08        /* bus(c, p) = BASE + STRIDE * (4c + p) */
+#define CALGARY_BUS_STRIDE       0x04        /* bus(c, p) = BASE + STRIDE * (4c + p), all < 0x80 */
 
 typedef struct CalgaryChip CalgaryChip;   /* opaque, owned by Rust */
 

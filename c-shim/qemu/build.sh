@@ -17,11 +17,21 @@ CACHE=${CALGARY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu}
 TARBALL=qemu_10.0.2+ds.orig.tar.xz
 TARBALL_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
 SRCPKG=qemu/bookworm-backports
+# Lean: x86_64 system emulation only, i440fx/q35 and the devices of
+# c-shim/qemu/calgary.mak; KVM, TCG, TCG plugins, slirp; no UI, docs, tools.
+CONFIGURE_ARGS="--prefix=/usr --firmwarepath=/usr/share/seabios:/usr/lib/ipxe/qemu:/usr/share/qemu \
+ --target-list=x86_64-softmmu --without-default-devices --with-devices-x86_64=calgary \
+ --enable-kvm --enable-tcg --enable-plugins --enable-slirp --enable-trace-backends=log \
+ --disable-download --disable-install-blobs --disable-rust --disable-docs --disable-user \
+ --disable-tools --disable-guest-agent --disable-gtk --disable-sdl --disable-vnc --disable-spice \
+ --disable-opengl --disable-curses --disable-dbus-display --disable-xen --disable-werror"
 
 say() { printf 'calgary setup: %s\n' "$*"; }
 die() { printf 'calgary setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$CACHE/src"
+# ccache: identical sources in differently keyed trees still hit.
+export CCACHE_BASEDIR="$CACHE" CCACHE_NOHASHDIR=true
 
 # 1. Debian packages (build deps, firmware) and the deb-src entry.
 "$REPO/c-shim/qemu/apt-setup.sh"
@@ -48,7 +58,7 @@ if ! "$VENV/bin/python3" -c 'import pycotap, mesonbuild.coredata as c, sys; v=tu
 fi
 
 # 4. Unpacked, patched tree, keyed by what forces a reconfigure.
-key=$( { echo "$TARBALL_SHA256"; cat "$REPO"/c-shim/patches/*.patch "$REPO/c-shim/qemu/calgary.mak" "$REPO/c-shim/qemu/build.sh"; } | sha256sum | cut -c1-16)
+key=$( { echo "$TARBALL_SHA256"; cat "$REPO"/c-shim/patches/*.patch "$REPO/c-shim/qemu/calgary.mak"; echo "$CONFIGURE_ARGS"; } | sha256sum | cut -c1-16)
 TREE="$CACHE/qemu-$key"
 if [ ! -f "$TREE/.calgary-patched" ]; then
     say "unpacking and patching QEMU into $TREE"
@@ -88,16 +98,7 @@ if [ ! -f "$B/build.ninja" ]; then
     say "configuring QEMU (x86_64-softmmu, lean device set)"
     rm -rf "$B"; mkdir -p "$B"
     cc=gcc; command -v ccache >/dev/null && cc="ccache gcc"
-    (cd "$B" && ../configure --python="$VENV/bin/python3" --cc="$cc" \
-        --prefix=/usr \
-        --firmwarepath=/usr/share/seabios:/usr/lib/ipxe/qemu:/usr/share/qemu \
-        --target-list=x86_64-softmmu \
-        --without-default-devices --with-devices-x86_64=calgary \
-        --enable-kvm --enable-tcg --enable-plugins --enable-slirp --enable-trace-backends=log \
-        --disable-download --disable-install-blobs --disable-rust \
-        --disable-docs --disable-user --disable-tools --disable-guest-agent \
-        --disable-gtk --disable-sdl --disable-vnc --disable-spice --disable-opengl \
-        --disable-curses --disable-dbus-display --disable-xen --disable-werror \
+    (cd "$B" && ../configure --python="$VENV/bin/python3" --cc="$cc" $CONFIGURE_ARGS \
         > "$B/../configure.log" 2>&1) || { tail -30 "$TREE/configure.log"; die "QEMU configure failed (log: $TREE/configure.log)"; }
 fi
 

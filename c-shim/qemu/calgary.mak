@@ -11,3 +11,4 @@ CONFIG_NVME_PCI=y
 CONFIG_EDU=y
 CONFIG_VGA_PCI=y
 CONFIG_ISA_DEBUG=y
+CONFIG_SPDM_SOCKET=y   # hw/nvme needs it; its Kconfig default is off without default devices

@@ -55,13 +55,13 @@ int calgary_ffi_c_selftest(uint32_t *stuff_out, uint64_t *phys_out, uint32_t *cs
     test_tces[5] = 0x12345000u | 3u;
     calgary_mmio_write(chip, 0x580 + 8 * 1, 8, 0x100000u, &ev);        /* TAR, size 0 */
     calgary_mmio_write(chip, 0x8000 + 0x1000 * 1 + 0x160, 4, 0x20000000u, &ev);
-    if (!calgary_translate(chip, 1, 0x5abc, CALGARY_ACCESS_WRITE, 0x28, 8, &x)) {
+    if (!calgary_translate(chip, 1, 0x5abc, CALGARY_ACCESS_WRITE, 0x24, 8, &x)) {
         calgary_chip_free(chip);
         return 2;
     }
     *phys_out = x.phys;
     /* IO page 6 is unmapped: blocked, latched, and reported once. */
-    if (calgary_translate(chip, 1, 0x6000, CALGARY_ACCESS_READ, 0x28, 8, &x) ||
+    if (calgary_translate(chip, 1, 0x6000, CALGARY_ACCESS_READ, 0x24, 8, &x) ||
         !x.newly_latched) {
         calgary_chip_free(chip);
         return 3;

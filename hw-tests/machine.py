@@ -1,0 +1,268 @@
+"""Drive the built qemu-system-x86_64 over the qtest and QMP protocols.
+
+A `Machine` starts QEMU under TCG with `-qtest unix:...` (so SeaBIOS really
+runs and fills in the EBDA, BARs and ACPI tables) and a QMP socket, and
+offers memory/MMIO/port access, QMP commands and a clean shutdown. Every
+wait is bounded.
+"""
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QEMU = os.environ.get("CALGARY_QEMU", os.path.join(REPO, "build", "qemu-system-x86_64"))
+
+BBAR = [0xFEF00000, 0xFF000000, 0xFF100000, 0xFF200000]
+PHB_BASE = 0x8000
+PHB_STRIDE = 0x1000
+CSR, PLSSR, PHB_CONFIG = 0x110, 0x120, 0x160
+TCE_ENABLE, SLOT_DISABLE = 0x20000000, 0x1C000000
+
+
+def bus_of(chip, phb):
+    return 0x20 + 4 * (4 * chip + phb)
+
+
+def stuff_off(phb):
+    return 0x4000 + 0x1000 * phb + 0x20
+
+
+def tar_off(phb):
+    return 0x580 + 8 * phb
+
+
+def phb_reg(phb, off):
+    return PHB_BASE + PHB_STRIDE * phb + off
+
+
+def qemu_available():
+    return os.access(QEMU, os.X_OK)
+
+
+class QtestError(Exception):
+    pass
+
+
+class Machine:
+    def __init__(self, machine="calgary", args=(), memory="512M", timeout=30):
+        self.dir = tempfile.mkdtemp(prefix="calgary-qtest-")
+        self.timeout = timeout
+        qsock = os.path.join(self.dir, "qtest.sock")
+        self.qmp_path = os.path.join(self.dir, "qmp.sock")
+        self.log_path = os.path.join(self.dir, "qemu.log")
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(qsock)
+        lsock.listen(1)
+        cmd = [QEMU, "-machine", machine, "-accel", "tcg", "-m", memory,
+               "-display", "none", "-vga", "none", "-nodefaults", "-no-user-config",
+               "-serial", "none", "-monitor", "none",
+               "-qtest", "unix:" + qsock,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+               "-D", self.log_path, "-d", "guest_errors"] + list(args)
+        self.cmd = cmd
+        self.stderr = open(os.path.join(self.dir, "stderr"), "w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=subprocess.STDOUT)
+        lsock.settimeout(timeout)
+        try:
+            self.sock, _ = lsock.accept()
+        except socket.timeout:
+            self.close()
+            raise QtestError("QEMU did not connect to qtest: " + self.output())
+        finally:
+            lsock.close()
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.qmp = None
+
+    # ---- qtest -------------------------------------------------------
+    def _line(self):
+        deadline = time.time() + self.timeout
+        while b"\n" not in self.buf:
+            if time.time() > deadline:
+                raise QtestError("qtest timeout")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise QtestError("QEMU closed qtest: " + self.output())
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def cmd_(self, text):
+        self.sock.sendall((text + "\n").encode())
+        while True:
+            line = self._line()
+            if line.startswith("IRQ"):
+                continue
+            if not line.startswith("OK"):
+                raise QtestError("%s -> %s" % (text, line))
+            return line[3:].strip()
+
+    def read(self, addr, size):
+        op = {1: "readb", 2: "readw", 4: "readl", 8: "readq"}[size]
+        return int(self.cmd_("%s 0x%x" % (op, addr)), 16)
+
+    def write(self, addr, size, val):
+        op = {1: "writeb", 2: "writew", 4: "writel", 8: "writeq"}[size]
+        self.cmd_("%s 0x%x 0x%x" % (op, addr, val))
+
+    def readl(self, addr):
+        return self.read(addr, 4)
+
+    def writel(self, addr, val):
+        self.write(addr, 4, val)
+
+    def readq(self, addr):
+        return self.read(addr, 8)
+
+    def writeq(self, addr, val):
+        self.write(addr, 8, val)
+
+    def memread(self, addr, size):
+        return bytes.fromhex(self.cmd_("read 0x%x 0x%x" % (addr, size))[2:])
+
+    def memwrite(self, addr, data):
+        self.cmd_("write 0x%x 0x%x 0x%s" % (addr, len(data), data.hex()))
+
+    def memset(self, addr, size, byte):
+        self.cmd_("memset 0x%x 0x%x 0x%x" % (addr, size, byte))
+
+    def outl(self, port, val):
+        self.cmd_("outl 0x%x 0x%x" % (port, val))
+
+    def inl(self, port):
+        return int(self.cmd_("inl 0x%x" % port), 16)
+
+    def outw(self, port, val):
+        self.cmd_("outw 0x%x 0x%x" % (port, val))
+
+    def outb(self, port, val):
+        self.cmd_("outb 0x%x 0x%x" % (port, val))
+
+    def clock_step(self, ns=None):
+        return self.cmd_("clock_step" + ("" if ns is None else " %d" % ns))
+
+    # Big-endian Calgary registers: the window is DEVICE_BIG_ENDIAN, so a
+    # qtest readl returns the register's numeric value already.
+    def reg_read(self, chip, off, size=4):
+        return self.read(BBAR[chip] + off, size)
+
+    def reg_write(self, chip, off, val, size=4):
+        self.write(BBAR[chip] + off, size, val)
+
+    # PCI config space through the legacy 0xCF8/0xCFC mechanism.
+    def cfg_read(self, bus, devfn, reg):
+        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+        return self.inl(0xCFC)
+
+    def cfg_write(self, bus, devfn, reg, val):
+        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+        self.outl(0xCFC, val)
+
+    def cfg_write16(self, bus, devfn, reg, val):
+        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+        self.outw(0xCFC + (reg & 2), val)
+
+    # ---- QMP ---------------------------------------------------------
+    def qmp_cmd(self, execute, **arguments):
+        if self.qmp is None:
+            deadline = time.time() + self.timeout
+            while True:
+                try:
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(self.qmp_path)
+                    break
+                except OSError:
+                    s.close()
+                    if time.time() > deadline:
+                        raise QtestError("cannot connect to QMP")
+                    time.sleep(0.05)
+            s.settimeout(self.timeout)
+            self.qmp = s
+            self.qbuf = b""
+            self._qmp_msg()  # greeting
+            self.qmp_cmd("qmp_capabilities")
+        msg = {"execute": execute}
+        if arguments:
+            msg["arguments"] = arguments
+        self.qmp.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._qmp_msg()
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise QtestError("QMP %s: %s" % (execute, r["error"].get("desc")))
+
+    def _qmp_msg(self):
+        deadline = time.time() + self.timeout
+        while b"\n" not in self.qbuf:
+            if time.time() > deadline:
+                raise QtestError("QMP timeout")
+            chunk = self.qmp.recv(65536)
+            if not chunk:
+                raise QtestError("QEMU closed QMP: " + self.output())
+            self.qbuf += chunk
+        line, self.qbuf = self.qbuf.split(b"\n", 1)
+        return json.loads(line)
+
+    def qom_get(self, path, prop):
+        return self.qmp_cmd("qom-get", path=path, property=prop)
+
+    def hmp(self, line):
+        return self.qmp_cmd("human-monitor-command", **{"command-line": line})
+
+    # ---- lifecycle ---------------------------------------------------
+    def alive(self):
+        return self.proc.poll() is None
+
+    def output(self):
+        try:
+            self.stderr.flush()
+            with open(self.stderr.name) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def guest_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def close(self):
+        for s in (getattr(self, "sock", None), getattr(self, "qmp", None)):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run_qemu(args, timeout=20):
+    """Run QEMU to completion (e.g. for option errors); returns (rc, output)."""
+    p = subprocess.run([QEMU] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace")
