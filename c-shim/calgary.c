@@ -219,7 +219,7 @@ static void calgary_chip_unrealize(DeviceState *dev)
     s->mig_buf = NULL;
 }
 
-static void calgary_chip_reset(DeviceState *dev)
+static void calgary_chip_dev_reset(DeviceState *dev)
 {
     CalgaryChipState *s = CALGARY_CHIP(dev);
 
@@ -287,7 +287,7 @@ static void calgary_chip_class_init(ObjectClass *klass, void *data)
     dc->unrealize = calgary_chip_unrealize;
     dc->vmsd = &vmstate_calgary_chip;
     dc->user_creatable = false;
-    device_class_set_legacy_reset(dc, calgary_chip_reset);
+    device_class_set_legacy_reset(dc, calgary_chip_dev_reset);
     device_class_set_props(dc, calgary_chip_props);
 }
 
@@ -928,7 +928,7 @@ static const TypeInfo calgary_types[] = {
         .parent = TYPE_PCI_DEVICE,
         .instance_size = sizeof(CalgaryPhbFunc),
         .class_init = calgary_phb_func_class_init,
-        .interfaces = (const InterfaceInfo[]) {
+        .interfaces = (InterfaceInfo[]) {
             { INTERFACE_CONVENTIONAL_PCI_DEVICE },
             { },
         },

@@ -24,7 +24,8 @@ CONFIGURE_ARGS="--prefix=/usr --firmwarepath=/usr/share/seabios:/usr/lib/ipxe/qe
  --enable-kvm --enable-tcg --enable-plugins --enable-slirp --enable-trace-backends=log \
  --disable-download --disable-install-blobs --disable-rust --disable-docs --disable-user \
  --disable-tools --disable-guest-agent --disable-gtk --disable-sdl --disable-vnc --disable-spice \
- --disable-opengl --disable-curses --disable-dbus-display --disable-xen --disable-werror"
+ --disable-opengl --disable-curses --disable-dbus-display --disable-xen --disable-werror \
+ --disable-relocatable"
 
 say() { printf 'calgary setup: %s\n' "$*"; }
 die() { printf 'calgary setup: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -105,7 +106,7 @@ fi
 # 7. Build. A changed Rust archive is not a ninja input: drop the binary so it relinks.
 [ $relink = 1 ] && rm -f "$B/qemu-system-x86_64"
 say "building qemu-system-x86_64 (first build takes a few minutes)"
-ninja -C "$B" qemu-system-x86_64 > "$TREE/build.log" 2>&1 || { grep -E 'error|Error' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
+ninja -C "$B" qemu-system-x86_64 > "$TREE/build.log" 2>&1 || { grep -E '(error|warning):' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
 
 mkdir -p "$REPO/build"
 ln -sfn "$B/qemu-system-x86_64" "$REPO/build/qemu-system-x86_64"
