@@ -26,17 +26,30 @@ impl GuestMemory for Mem {
 
 fn setup(policy: CachePolicy, size_code: u64) -> (Chip, Mem, u64) {
     let entries = 8192u64 << size_code;
-    let phb = PhbConfig { first_bus: 0x10, last_bus: 0x10, mem1_start: 0xFFF0_0000, mem1_limit: 0xFFFF_FFFF };
+    let phb = PhbConfig {
+        first_bus: 0x10,
+        last_bus: 0x10,
+        mem1_start: 0xFFF0_0000,
+        mem1_limit: 0xFFFF_FFFF,
+    };
     let mut c = Chip::new(ChipConfig {
         variant: Variant::Calgary,
         bbar: 0xfef0_0000,
         chassis: 1,
         phbs: [phb; 4],
-        cache: CacheConfig { policy, entries: 256, ways: 4 },
+        cache: CacheConfig {
+            policy,
+            entries: 256,
+            ways: 4,
+        },
     })
     .unwrap();
     c.mmio_write(regs::tar(0), 8, TABLE | size_code);
-    c.mmio_write(regs::phb_reg(0, regs::PHB_CONFIG_RW_OFFSET), 4, u64::from(regs::PHB_TCE_ENABLE));
+    c.mmio_write(
+        regs::phb_reg(0, regs::PHB_CONFIG_RW_OFFSET),
+        4,
+        u64::from(regs::PHB_TCE_ENABLE),
+    );
     let mut m = vec![0u8; (entries * 8) as usize];
     for i in 0..entries {
         let t = ((0x4000_0000 + (i << 12)) & regs::TCE_RPN_MASK) | 3;
@@ -46,17 +59,26 @@ fn setup(policy: CachePolicy, size_code: u64) -> (Chip, Mem, u64) {
 }
 
 fn bench(cr: &mut Criterion) {
-    let req = Requester { bus: 0x10, devfn: 8 };
+    let req = Requester {
+        bus: 0x10,
+        devfn: 8,
+    };
     let mut g = cr.benchmark_group("translate");
-    g.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500)).sample_size(30);
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30);
     for s in [0u64, 2, 4, 7] {
         let entries = 8192u64 << s;
         // Hit: the same page again and again (Faithful).
         let (mut c, mem, _) = setup(CachePolicy::Faithful, s);
         let addr = (entries / 2) << 12;
-        c.translate(0, addr, Direction::Write, Access::Device, req, &mem).unwrap();
+        c.translate(0, addr, Direction::Write, Access::Device, req, &mem)
+            .unwrap();
         g.bench_with_input(BenchmarkId::new("hit", entries), &addr, |b, &a| {
-            b.iter(|| c.translate(0, black_box(a), Direction::Write, Access::Device, req, &mem).unwrap())
+            b.iter(|| {
+                c.translate(0, black_box(a), Direction::Write, Access::Device, req, &mem)
+                    .unwrap()
+            })
         });
         // Miss: walk pages 256..entries (pages 160..256 are the legacy
         // window), far more pages than the 256-entry cache holds.
@@ -68,7 +90,15 @@ fn bench(cr: &mut Criterion) {
                 if page >= entries {
                     page = 256;
                 }
-                c.translate(0, black_box(page << 12), Direction::Read, Access::Device, req, &mem).unwrap()
+                c.translate(
+                    0,
+                    black_box(page << 12),
+                    Direction::Read,
+                    Access::Device,
+                    req,
+                    &mem,
+                )
+                .unwrap()
             })
         });
         assert!(c.stats(0).unwrap().cache_hits * 100 < c.stats(0).unwrap().cache_misses.max(1));
@@ -81,14 +111,24 @@ fn bench(cr: &mut Criterion) {
                 if page >= entries {
                     page = 256;
                 }
-                c.translate(0, black_box(page << 12), Direction::Read, Access::Device, req, &mem).unwrap()
+                c.translate(
+                    0,
+                    black_box(page << 12),
+                    Direction::Read,
+                    Access::Device,
+                    req,
+                    &mem,
+                )
+                .unwrap()
             })
         });
     }
     g.finish();
     let (mut c, _, _) = setup(CachePolicy::Faithful, 7);
     let tar = c.tar(0);
-    cr.bench_function("flush_tar_write", |b| b.iter(|| c.mmio_write(regs::tar(0), 8, black_box(tar))));
+    cr.bench_function("flush_tar_write", |b| {
+        b.iter(|| c.mmio_write(regs::tar(0), 8, black_box(tar)))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -362,7 +362,11 @@ impl Chip {
                 let soft = new & u64::from(PMR_SOFTSTOP) != 0;
                 // HardStop is status: kept while SoftStop stays requested,
                 // dropped when SoftStop is cleared; never set by a write.
-                let hard = if soft { old & u64::from(PMR_HARDSTOP) } else { 0 };
+                let hard = if soft {
+                    old & u64::from(PMR_HARDSTOP)
+                } else {
+                    0
+                };
                 p.set_reg(reg.id, (new & !u64::from(PMR_HARDSTOP)) | hard);
                 let after = p.stop_state();
                 (before != after).then_some(MmioEvent::StopState {
@@ -422,7 +426,15 @@ impl Chip {
 
         // Step 1: slot disable.
         if d.slot_disabled {
-            return Err(block(p, phb, io_addr, dir, req, FaultReason::SlotDisabled, device));
+            return Err(block(
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::SlotDisabled,
+                device,
+            ));
         }
         // Step 2: translation off.
         if !d.tce_enable {
@@ -453,7 +465,15 @@ impl Chip {
         // Step 4: range check.
         let index = io_addr >> 12;
         if index >= d.entries {
-            return Err(block(p, phb, io_addr, dir, req, FaultReason::OutOfRange, device));
+            return Err(block(
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::OutOfRange,
+                device,
+            ));
         }
         // entries <= 1 M, so the index fits.
         let idx32 = index as u32;

@@ -110,7 +110,8 @@ pub fn build(chips: &[RioChip]) -> Result<Vec<u8>, RioError> {
         }
     }
     let (scal_len, rio_len) = (12, 15);
-    let mut out = Vec::with_capacity(BLOCK_HEADER_LEN + HEADER_LEN + scal_len + rio_len * chips.len());
+    let mut out =
+        Vec::with_capacity(BLOCK_HEADER_LEN + HEADER_LEN + scal_len + rio_len * chips.len());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&RIO_BLOCK_ID.to_le_bytes());
     out.push(RIO_VERSION);

@@ -20,7 +20,9 @@ use core::fmt;
 use crate::cache::LineImage;
 use crate::chip::Chip;
 use crate::csr::csr_encode;
-use crate::regs::{RegId, Width, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TCE_READ, TCE_WRITE};
+use crate::regs::{
+    RegId, Width, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TCE_READ, TCE_WRITE,
+};
 use crate::{CachePolicy, Direction, Fault, FaultReason, PhbStats, Requester, Variant};
 
 /// Current snapshot format version.
@@ -240,7 +242,9 @@ impl Chip {
             }
             let pmcr = regs.get(RegId::Pmcr.index()).copied().unwrap_or(0) as u32;
             if pmcr & PMR_HARDSTOP != 0 && pmcr & PMR_SOFTSTOP == 0 {
-                return Err(SnapshotError::InvalidField("PMCR HardStop without SoftStop"));
+                return Err(SnapshotError::InvalidField(
+                    "PMCR HardStop without SoftStop",
+                ));
             }
             let latched = get_fault(&mut r, phb)?;
             let last = get_fault(&mut r, phb)?;

@@ -296,10 +296,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ConfigError::CacheEntriesNotPowerOfTwo(e) => write!(
-                f,
-                "cache entries must be a nonzero power of two (got {e})"
-            ),
+            ConfigError::CacheEntriesNotPowerOfTwo(e) => {
+                write!(f, "cache entries must be a nonzero power of two (got {e})")
+            }
             ConfigError::CacheEntriesTooLarge(e) => write!(
                 f,
                 "cache entries must be at most {MAX_CACHE_ENTRIES} (got {e})"

@@ -7,7 +7,11 @@ use calgary_core::*;
 use common::*;
 
 const TABLE: u64 = 0x10_0000;
-const POLICIES: [CachePolicy; 3] = [CachePolicy::Off, CachePolicy::Coherent, CachePolicy::Faithful];
+const POLICIES: [CachePolicy; 3] = [
+    CachePolicy::Off,
+    CachePolicy::Coherent,
+    CachePolicy::Faithful,
+];
 
 fn setup_geo(policy: CachePolicy, entries: u32, ways: u32) -> (Chip, VecMem) {
     let mut cfg = cfg(Variant::Calgary, policy);
@@ -35,7 +39,13 @@ fn s5_new_tce_visible_without_flush() {
         assert!(dma(&mut c, 0, 0x20_0000, Direction::Read, &mem).is_err());
         // ...then mapped, with no flush: must translate.
         map(&mem, TABLE, 0x200, 0x5000, false);
-        assert_eq!(dma(&mut c, 0, 0x20_0000, Direction::Read, &mem).unwrap().phys, 0x5000, "{policy}");
+        assert_eq!(
+            dma(&mut c, 0, 0x20_0000, Direction::Read, &mem)
+                .unwrap()
+                .phys,
+            0x5000,
+            "{policy}"
+        );
     }
 }
 
@@ -61,7 +71,9 @@ fn s5_freed_tce_keeps_translating_until_flush_in_faithful() {
     assert_eq!(c.stats(0).unwrap().cache_hits, 1);
     flush(&mut c, 0);
     assert_eq!(
-        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).unwrap_err().reason,
+        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem)
+            .unwrap_err()
+            .reason,
         FaultReason::NotValid
     );
 }
@@ -73,7 +85,9 @@ fn s5_freed_tce_faults_at_once_when_cache_off() {
     assert!(dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).is_ok());
     unmap(&mem, TABLE, 0x200);
     assert_eq!(
-        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).unwrap_err().reason,
+        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem)
+            .unwrap_err()
+            .reason,
         FaultReason::NotValid
     );
     let s = c.stats(0).unwrap();
@@ -90,17 +104,31 @@ fn s5_coherent_uses_memory_and_counts_stale_hit() {
     unmap(&mem, TABLE, 0x200);
     // Hardware would translate here; Coherent faults and says so.
     assert_eq!(
-        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).unwrap_err().reason,
+        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem)
+            .unwrap_err()
+            .reason,
         FaultReason::NotValid
     );
     let s = c.stats(0).unwrap();
-    assert_eq!((s.cache_misses, s.cache_hits, s.stale_hits, s.tce_fetches), (1, 2, 1, 3));
-    assert_eq!(c.cache_occupancy(0), 0, "the invalid memory value dropped the line");
+    assert_eq!(
+        (s.cache_misses, s.cache_hits, s.stale_hits, s.tce_fetches),
+        (1, 2, 1, 3)
+    );
+    assert_eq!(
+        c.cache_occupancy(0),
+        0,
+        "the invalid memory value dropped the line"
+    );
     // A remap to another page: stale hit, memory value wins.
     map(&mem, TABLE, 0x201, 0x6000, false);
     dma(&mut c, 0, 0x20_1000, Direction::Read, &mem).unwrap();
     map(&mem, TABLE, 0x201, 0x7000, false);
-    assert_eq!(dma(&mut c, 0, 0x20_1000, Direction::Read, &mem).unwrap().phys, 0x7000);
+    assert_eq!(
+        dma(&mut c, 0, 0x20_1000, Direction::Read, &mem)
+            .unwrap()
+            .phys,
+        0x7000
+    );
     assert_eq!(c.stats(0).unwrap().stale_hits, 2);
 }
 
@@ -148,7 +176,9 @@ fn s5_direct_mapped_and_fully_associative_geometries() {
         for i in 0..(2 * entries as u64) {
             map(&mem, TABLE, 0x200 + i, 0x1000 * (i + 1), false);
             assert_eq!(
-                dma(&mut c, 0, (0x200 + i) << 12, Direction::Read, &mem).unwrap().phys,
+                dma(&mut c, 0, (0x200 + i) << 12, Direction::Read, &mem)
+                    .unwrap()
+                    .phys,
                 0x1000 * (i + 1)
             );
         }
@@ -163,7 +193,9 @@ fn s5_cached_read_only_entry_still_checks_permission() {
     map(&mem, TABLE, 0x200, 0x5000, true);
     dma(&mut c, 0, 0x20_0000, Direction::Read, &mem).unwrap();
     assert_eq!(
-        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).unwrap_err().reason,
+        dma(&mut c, 0, 0x20_0000, Direction::Write, &mem)
+            .unwrap_err()
+            .reason,
         FaultReason::ReadOnly
     );
     assert_eq!(c.stats(0).unwrap().cache_hits, 1);
@@ -182,16 +214,38 @@ fn s5_caches_are_per_phb() {
 
 #[test]
 fn cache_geometry_validation() {
-    let ok = |entries, ways| CacheConfig { policy: CachePolicy::Faithful, entries, ways }.validate();
+    let ok = |entries, ways| {
+        CacheConfig {
+            policy: CachePolicy::Faithful,
+            entries,
+            ways,
+        }
+        .validate()
+    };
     assert!(ok(1, 1).is_ok());
     assert!(ok(MAX_CACHE_ENTRIES, MAX_CACHE_WAYS).is_ok());
     assert_eq!(ok(0, 1), Err(ConfigError::CacheEntriesNotPowerOfTwo(0)));
     assert_eq!(ok(96, 4), Err(ConfigError::CacheEntriesNotPowerOfTwo(96)));
-    assert_eq!(ok(MAX_CACHE_ENTRIES * 2, 4), Err(ConfigError::CacheEntriesTooLarge(MAX_CACHE_ENTRIES * 2)));
+    assert_eq!(
+        ok(MAX_CACHE_ENTRIES * 2, 4),
+        Err(ConfigError::CacheEntriesTooLarge(MAX_CACHE_ENTRIES * 2))
+    );
     assert_eq!(ok(64, 0), Err(ConfigError::CacheWaysOutOfRange(0)));
     assert_eq!(ok(256, 128), Err(ConfigError::CacheWaysOutOfRange(128)));
-    assert_eq!(ok(2, 4), Err(ConfigError::CacheWaysDoNotDivideEntries { entries: 2, ways: 4 }));
-    assert_eq!(ok(64, 3), Err(ConfigError::CacheWaysDoNotDivideEntries { entries: 64, ways: 3 }));
+    assert_eq!(
+        ok(2, 4),
+        Err(ConfigError::CacheWaysDoNotDivideEntries {
+            entries: 2,
+            ways: 4
+        })
+    );
+    assert_eq!(
+        ok(64, 3),
+        Err(ConfigError::CacheWaysDoNotDivideEntries {
+            entries: 64,
+            ways: 3
+        })
+    );
     for e in [ok(0, 1), ok(64, 0), ok(64, 3), ok(1 << 20, 1)] {
         let s = e.unwrap_err().to_string();
         assert!(s.starts_with("cache ") && !s.contains('\n'), "{s}");
@@ -211,8 +265,18 @@ fn statistics_count_every_outcome() {
     let s = c.stats(0).unwrap();
     assert_eq!(s.translations, 2);
     assert_eq!((s.cache_hits, s.cache_misses, s.tce_fetches), (2, 2, 2));
-    assert_eq!((s.blocked_read_only, s.blocked_not_valid, s.blocked_out_of_range), (1, 1, 1));
-    assert_eq!((s.window, s.bypassed, s.errors_latched, s.flushes), (1, 0, 1, 1));
+    assert_eq!(
+        (
+            s.blocked_read_only,
+            s.blocked_not_valid,
+            s.blocked_out_of_range
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        (s.window, s.bypassed, s.errors_latched, s.flushes),
+        (1, 0, 1, 1)
+    );
     c.clear_stats(0);
     assert_eq!(c.stats(0).unwrap(), PhbStats::default());
 }

@@ -4,7 +4,12 @@
 //! `Linux` below is a small re-enactment of the driver written from the
 //! hardware contract: it keeps the same raw (un-swapped) accesses where the
 //! driver has them (AER save/restore, split-queue poll).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used
+)]
 mod common;
 
 use calgary_core::regs::{self, RegId};
@@ -39,8 +44,13 @@ impl Linux {
     /// then the STUFF register of every PHB of every Calgary entry.
     fn boot(chip: Chip) -> Linux {
         let mut low = vec![0u8; 1 << 20];
-        let table = rio::build(&[RioChip { bbar: chip.config().bbar, variant: chip.variant(), chassis: 1, node: 0 }])
-            .unwrap();
+        let table = rio::build(&[RioChip {
+            bbar: chip.config().bbar,
+            variant: chip.variant(),
+            chassis: 1,
+            node: 0,
+        }])
+        .unwrap();
         rio::place(&mut low, 0x9FC0, &table).unwrap();
         let parsed = rio::parse(&low).expect("Rio Grande table");
         assert!(parsed.linux_accepts(1), "MAX_NUMNODES=1 kernel accepts it");
@@ -107,18 +117,42 @@ impl Linux {
         } else {
             Self::range_reserve(&mut t, 0, (1024 * 1024) >> 12);
         }
-        let low = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_1_LOW)));
-        let high = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_1_HIGH)));
-        let size = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_1_SIZE)));
+        let low = u64::from(readl(
+            &mut self.chip,
+            regs::phb_reg(phb, regs::PHB_MEM_1_LOW),
+        ));
+        let high = u64::from(readl(
+            &mut self.chip,
+            regs::phb_reg(phb, regs::PHB_MEM_1_HIGH),
+        ));
+        let size = u64::from(readl(
+            &mut self.chip,
+            regs::phb_reg(phb, regs::PHB_MEM_1_SIZE),
+        ));
         let start = (high << 32) | low;
         let limit = (size | 0xfffff) + 1;
         Self::range_reserve(&mut t, start, (limit - start) >> 12);
-        let cfg = readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET));
+        let cfg = readl(
+            &mut self.chip,
+            regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET),
+        );
         if cfg & regs::PHB_MEM2_ENABLE != 0 {
-            let low = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_2_LOW)));
-            let high = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_2_HIGH)));
-            let sl = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_LOW)));
-            let sh = u64::from(readl(&mut self.chip, regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_HIGH)));
+            let low = u64::from(readl(
+                &mut self.chip,
+                regs::phb_reg(phb, regs::PHB_MEM_2_LOW),
+            ));
+            let high = u64::from(readl(
+                &mut self.chip,
+                regs::phb_reg(phb, regs::PHB_MEM_2_HIGH),
+            ));
+            let sl = u64::from(readl(
+                &mut self.chip,
+                regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_LOW),
+            ));
+            let sh = u64::from(readl(
+                &mut self.chip,
+                regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_HIGH),
+            ));
             let start = (high << 32) | low;
             let limit = (((sh << 32) | sl) | 0xfffff) + 1;
             Self::range_reserve(&mut t, start, (limit - start) >> 12);
@@ -155,13 +189,22 @@ impl Linux {
         }
         // calgary_enable_translation
         let off = regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET);
-        let v = readl(&mut self.chip, off) | regs::PHB_TCE_ENABLE | regs::PHB_DAC_DISABLE | regs::PHB_MCSR_ENABLE;
+        let v = readl(&mut self.chip, off)
+            | regs::PHB_TCE_ENABLE
+            | regs::PHB_DAC_DISABLE
+            | regs::PHB_MCSR_ENABLE;
         let name = self.chip.variant().name();
-        self.log.push(format!("Calgary: enabling translation on {name} PHB {bus:#x}"));
-        self.log.push("Calgary: errant DMAs will now be prevented on this bus.".into());
+        self.log.push(format!(
+            "Calgary: enabling translation on {name} PHB {bus:#x}"
+        ));
+        self.log
+            .push("Calgary: errant DMAs will now be prevented on this bus.".into());
         assert_eq!(
             writel(&mut self.chip, off, v),
-            Some(MmioEvent::TranslationEnabled { phb: phb as u8, on: true })
+            Some(MmioEvent::TranslationEnabled {
+                phb: phb as u8,
+                on: true
+            })
         );
         readl(&mut self.chip, off);
         t.watchdog_armed = true;
@@ -207,7 +250,13 @@ impl Linux {
         t.hint = off + npages;
         let table = t.table;
         for i in 0..npages as u64 {
-            map(&self.mem, table, off as u64 + i, phys + (i << 12), to_device);
+            map(
+                &self.mem,
+                table,
+                off as u64 + i,
+                phys + (i << 12),
+                to_device,
+            );
         }
         Some(((off as u64) << 12) | (phys & 0xfff))
     }
@@ -246,10 +295,14 @@ impl Linux {
                     }
                 }
                 if polls == 100 {
-                    self.log.push("Calgary: PCI bus not quiesced, continuing anyway".into());
+                    self.log
+                        .push("Calgary: PCI bus not quiesced, continuing anyway".into());
                 }
                 let c = &mut self.chip;
-                assert_eq!(writeq(c, regs::tar(phb), tar_val), Some(MmioEvent::CacheFlushed { phb: phb as u8 }));
+                assert_eq!(
+                    writeq(c, regs::tar(phb), tar_val),
+                    Some(MmioEvent::CacheFlushed { phb: phb as u8 })
+                );
                 writel_raw_x86(c, aer_off, aer);
                 let _ = readl_raw_x86(c, aer_off);
             }
@@ -273,7 +326,10 @@ impl Linux {
                         if count < 100 {
                             continue;
                         }
-                        self.log.push("CalIOC2: too many SoftStopFaults, aborting TCE cache flush sequence!".into());
+                        self.log.push(
+                            "CalIOC2: too many SoftStopFaults, aborting TCE cache flush sequence!"
+                                .into(),
+                        );
                         return polls;
                     }
                     break;
@@ -282,7 +338,10 @@ impl Linux {
                 let _ = readl(c, pmcr); // slam into HardStop
                 assert_eq!(c.stop_state(phb), StopState::HardStop);
                 let _ = readl(c, pmdr);
-                assert_eq!(writeq(c, regs::tar(phb), tar_val), Some(MmioEvent::CacheFlushed { phb: phb as u8 }));
+                assert_eq!(
+                    writeq(c, regs::tar(phb), tar_val),
+                    Some(MmioEvent::CacheFlushed { phb: phb as u8 })
+                );
                 let v = readl(c, pmcr);
                 assert_eq!(v & regs::PMR_HARDSTOP, regs::PMR_HARDSTOP);
                 writel(c, pmcr, 0);
@@ -309,25 +368,37 @@ impl Linux {
         let csr = readl(c, csr_off);
         let plssr = readl(c, regs::phb_reg(phb, regs::PHB_PLSSR_OFFSET));
         match c.variant() {
-            Variant::Calgary => self
-                .log
-                .push(format!("Calgary: DMA error on Calgary PHB {bus:#x}, {csr:#010x}@CSR {plssr:#010x}@PLSSR")),
+            Variant::Calgary => self.log.push(format!(
+                "Calgary: DMA error on Calgary PHB {bus:#x}, {csr:#010x}@CSR {plssr:#010x}@PLSSR"
+            )),
             Variant::CalIoc2 => {
                 let csmr = readl(c, regs::phb_reg(phb, regs::PHB_CSMR));
                 let mck = readl(c, regs::phb_reg(phb, regs::PHB_MCK));
-                let errs: Vec<u32> = (0..7).map(|i| readl(c, regs::phb_reg(phb, 0x810 + i * 0x10))).collect();
+                let errs: Vec<u32> = (0..7)
+                    .map(|i| readl(c, regs::phb_reg(phb, 0x810 + i * 0x10)))
+                    .collect();
                 let rc = readl(c, regs::phb_reg(phb, regs::PHB_ROOT_COMPLEX_STATUS));
-                self.log.push(format!("Calgary: DMA error on CalIOC2 PHB {bus:#x}"));
+                self.log
+                    .push(format!("Calgary: DMA error on CalIOC2 PHB {bus:#x}"));
                 self.log.push(format!(
                     "Calgary: {csr:#010x}@CSR {plssr:#010x}@PLSSR {csmr:#010x}@CSMR {mck:#010x}@MCK {errs:x?} {rc:#x}"
                 ));
             }
         }
         let c = &mut self.chip;
-        assert_eq!(c.mmio_write(csr_off, 4, 0), Some(MmioEvent::ErrorCleared { phb: phb as u8 }));
+        assert_eq!(
+            c.mmio_write(csr_off, 4, 0),
+            Some(MmioEvent::ErrorCleared { phb: phb as u8 })
+        );
         let cfg_off = regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET);
         let v = readl(c, cfg_off) | regs::PHB_SLOT_DISABLE;
-        assert_eq!(writel(c, cfg_off, v), Some(MmioEvent::SlotDisabled { phb: phb as u8, on: true }));
+        assert_eq!(
+            writel(c, cfg_off, v),
+            Some(MmioEvent::SlotDisabled {
+                phb: phb as u8,
+                on: true
+            })
+        );
         readl(c, cfg_off);
         self.tbl(bus).watchdog_armed = false;
         true
@@ -336,7 +407,8 @@ impl Linux {
     fn dma(&mut self, bus: u8, addr: u64, dir: Direction) -> Result<Translation, Fault> {
         let phb = self.phb_of(bus);
         let req = Requester { bus, devfn: 0x08 };
-        self.chip.translate(phb, addr, dir, Access::Device, req, &self.mem)
+        self.chip
+            .translate(phb, addr, dir, Access::Device, req, &self.mem)
     }
 }
 
@@ -355,7 +427,12 @@ fn boot(variant: Variant, policy: CachePolicy) -> Linux {
 #[test]
 fn linux_detect_finds_chip_via_rio_and_every_phb_via_stuff() {
     let mut cfg = cfg(Variant::Calgary, CachePolicy::Faithful);
-    cfg.phbs[3] = PhbConfig { first_bus: 0x40, last_bus: 0x42, mem1_start: 0xC000_0000, mem1_limit: 0xFFFF_FFFF };
+    cfg.phbs[3] = PhbConfig {
+        first_bus: 0x40,
+        last_bus: 0x42,
+        mem1_start: 0xC000_0000,
+        mem1_limit: 0xFFFF_FFFF,
+    };
     let l = Linux::boot(Chip::new(cfg).unwrap());
     assert_eq!(l.bus_to_phb[0x10], Some(0));
     assert_eq!(l.bus_to_phb[0x20], Some(1));
@@ -377,10 +454,18 @@ fn linux_tar_programming_with_each_size_code() {
         let entries = 8192u64 << s;
         let last = (entries - 1).min((0xC000_0000 >> 12) - 1);
         map(&l.mem, TABLE_BASE, last, 0x4000, false);
-        assert_eq!(l.dma(0x10, (last << 12) | 0x10, Direction::Write).unwrap().phys, 0x4010, "s={s}");
+        assert_eq!(
+            l.dma(0x10, (last << 12) | 0x10, Direction::Write)
+                .unwrap()
+                .phys,
+            0x4010,
+            "s={s}"
+        );
         if entries < (0xC000_0000 >> 12) {
             assert_eq!(
-                l.dma(0x10, entries << 12, Direction::Read).unwrap_err().reason,
+                l.dma(0x10, entries << 12, Direction::Read)
+                    .unwrap_err()
+                    .reason,
                 FaultReason::OutOfRange
             );
         }
@@ -390,7 +475,11 @@ fn linux_tar_programming_with_each_size_code() {
 #[test]
 fn linux_calgary_quirk_split_completion_timeout_on_bus_1() {
     // Bus 1 on PHB 1: field at bit 40.
-    let mut l = Linux::boot(chip_with_buses(Variant::Calgary, CachePolicy::Faithful, [0x10, 0x01, 0x30, 0x40]));
+    let mut l = Linux::boot(chip_with_buses(
+        Variant::Calgary,
+        CachePolicy::Faithful,
+        [0x10, 0x01, 0x30, 0x40],
+    ));
     l.init_one(0x10, 0);
     assert_eq!(l.chip.reg(0, RegId::CalgaryConfig), 0, "only bus 1");
     l.init_one(0x01, 0);
@@ -398,7 +487,11 @@ fn linux_calgary_quirk_split_completion_timeout_on_bus_1() {
     for (phb, shift) in [(0usize, 44), (2, 36), (3, 28)] {
         let mut buses = [0x10, 0x20, 0x30, 0x40];
         buses[phb] = 1;
-        let mut l = Linux::boot(chip_with_buses(Variant::Calgary, CachePolicy::Faithful, buses));
+        let mut l = Linux::boot(chip_with_buses(
+            Variant::Calgary,
+            CachePolicy::Faithful,
+            buses,
+        ));
         l.init_one(1, 0);
         assert_eq!(readq(&mut l.chip, regs::CALGARY_CONFIG), 0xE << shift);
     }
@@ -408,7 +501,10 @@ fn linux_calgary_quirk_split_completion_timeout_on_bus_1() {
 fn linux_calioc2_quirk_sets_savior_l2_bit() {
     let mut l = boot(Variant::CalIoc2, CachePolicy::Faithful);
     l.init_one(0x20, 0);
-    assert_eq!(l.chip.reg(1, RegId::SaviorL2), u64::from(regs::SAVIOR_L2_LINUX_BIT));
+    assert_eq!(
+        l.chip.reg(1, RegId::SaviorL2),
+        u64::from(regs::SAVIOR_L2_LINUX_BIT)
+    );
     assert_eq!(l.chip.reg(0, RegId::SaviorL2), 0);
 }
 
@@ -417,20 +513,33 @@ fn linux_enable_translation_sets_tce_dac_mcsr_and_logs() {
     let mut l = boot(Variant::Calgary, CachePolicy::Faithful);
     l.init_one(0x30, 7);
     let cfg = l.chip.reg(2, RegId::PhbConfigRw) as u32;
-    assert_eq!(cfg, regs::PHB_TCE_ENABLE | regs::PHB_DAC_DISABLE | regs::PHB_MCSR_ENABLE);
+    assert_eq!(
+        cfg,
+        regs::PHB_TCE_ENABLE | regs::PHB_DAC_DISABLE | regs::PHB_MCSR_ENABLE
+    );
     assert!(l.chip.translation_enabled(2));
     assert!(!l.chip.translation_enabled(0));
-    assert!(l.log.contains(&"Calgary: enabling translation on Calgary PHB 0x30".to_string()));
+    assert!(l
+        .log
+        .contains(&"Calgary: enabling translation on Calgary PHB 0x30".to_string()));
 }
 
 #[test]
 fn linux_map_unmap_dma_through_tces() {
-    for policy in [CachePolicy::Off, CachePolicy::Coherent, CachePolicy::Faithful] {
+    for policy in [
+        CachePolicy::Off,
+        CachePolicy::Coherent,
+        CachePolicy::Faithful,
+    ] {
         let mut l = boot(Variant::Calgary, policy);
         l.init_one(0x10, 7);
         // Linux never hands out reserved pages.
         let a = l.map(0x10, 0x0123_4560, 3, false).unwrap();
-        assert_eq!(a >> 12, EMERGENCY_PAGES as u64, "first free page after the emergency pages");
+        assert_eq!(
+            a >> 12,
+            EMERGENCY_PAGES as u64,
+            "first free page after the emergency pages"
+        );
         for i in 0..3u64 {
             let t = l.dma(0x10, a + (i << 12), Direction::Write).unwrap();
             assert_eq!(t.phys, 0x0123_4560 + (i << 12));
@@ -450,7 +559,11 @@ fn linux_calgary_flush_sequence() {
     let mut l = boot(Variant::Calgary, CachePolicy::Faithful);
     l.init_one(0x10, 0);
     // Give AER a recognisable value so the save/restore is visible.
-    writel(&mut l.chip, regs::phb_reg(0, regs::PHB_AER_OFFSET), 0x8000_00F1);
+    writel(
+        &mut l.chip,
+        regs::phb_reg(0, regs::PHB_AER_OFFSET),
+        0x8000_00F1,
+    );
     let a = l.map(0x10, 0x5000, 1, false).unwrap();
     l.dma(0x10, a, Direction::Read).unwrap();
     assert_eq!(l.chip.cache_occupancy(0), 1);
@@ -461,7 +574,11 @@ fn linux_calgary_flush_sequence() {
     assert_eq!(l.chip.cache_occupancy(0), 0);
     assert_eq!(l.chip.stats(0).unwrap().flushes, flushes + 1);
     assert_eq!(l.chip.reg(0, RegId::Aer), 0x8000_00F1, "AER restored");
-    assert_eq!(l.chip.tar(0), l.tbl(0x10).tar_val, "TAR rewritten with the same value");
+    assert_eq!(
+        l.chip.tar(0),
+        l.tbl(0x10).tar_val,
+        "TAR rewritten with the same value"
+    );
     assert_eq!(l.chip.phb_csr(0), 0);
 }
 
@@ -481,7 +598,11 @@ fn linux_calioc2_flush_sequence() {
 
 #[test]
 fn linux_freed_unflushed_entry_translates_in_faithful_faults_in_off() {
-    for (policy, expect_ok) in [(CachePolicy::Faithful, true), (CachePolicy::Off, false), (CachePolicy::Coherent, false)] {
+    for (policy, expect_ok) in [
+        (CachePolicy::Faithful, true),
+        (CachePolicy::Off, false),
+        (CachePolicy::Coherent, false),
+    ] {
         let mut l = boot(Variant::Calgary, policy);
         l.init_one(0x10, 0);
         let a = l.map(0x10, 0x7000, 1, false).unwrap();
@@ -495,10 +616,17 @@ fn linux_freed_unflushed_entry_translates_in_faithful_faults_in_off() {
             assert_eq!(r.unwrap_err().reason, FaultReason::NotValid);
         }
         if policy == CachePolicy::Coherent {
-            assert_eq!(l.chip.stats(0).unwrap().stale_hits, 1, "where hardware would have used it");
+            assert_eq!(
+                l.chip.stats(0).unwrap().stale_hits,
+                1,
+                "where hardware would have used it"
+            );
         }
         l.blast(0x10);
-        assert!(l.dma(0x10, a, Direction::Write).is_err(), "{policy}: gone after the flush");
+        assert!(
+            l.dma(0x10, a, Direction::Write).is_err(),
+            "{policy}: gone after the flush"
+        );
     }
 }
 
@@ -516,12 +644,19 @@ fn linux_allocator_wraps_only_after_blast_so_no_stale_translation() {
         let n = 1 + (i % 3) as usize;
         let a = l.map(0x10, phys, n, i % 2 == 0).unwrap();
         for k in 0..n as u64 {
-            assert_eq!(l.dma(0x10, a + (k << 12), Direction::Read).unwrap().phys, phys + (k << 12));
+            assert_eq!(
+                l.dma(0x10, a + (k << 12), Direction::Read).unwrap().phys,
+                phys + (k << 12)
+            );
         }
         l.unmap(0x10, a, n);
     }
     let s = l.chip.stats(0).unwrap();
-    assert!(s.flushes > 3, "the allocator wrapped ({} flushes)", s.flushes);
+    assert!(
+        s.flushes > 3,
+        "the allocator wrapped ({} flushes)",
+        s.flushes
+    );
     assert_eq!(s.blocked_total(), 0);
     assert!(!l.log.iter().any(|m| m.contains("IOMMU full")));
 }
@@ -537,7 +672,11 @@ fn linux_iommu_full_after_blast_and_retry() {
         mapped += 1;
     }
     assert_eq!(mapped, free);
-    assert_eq!(l.chip.stats(0).unwrap().flushes, flushes + 1, "blast before giving up");
+    assert_eq!(
+        l.chip.stats(0).unwrap().flushes,
+        flushes + 1,
+        "blast before giving up"
+    );
     assert!(l.log.iter().any(|m| m.contains("IOMMU full")));
 }
 
@@ -554,15 +693,23 @@ fn linux_watchdog_reports_once_clears_csr_and_disables_slot() {
         assert!(f.newly_latched);
         assert!(l.watchdog(0x10));
         let want = match variant {
-            Variant::Calgary => "Calgary: DMA error on Calgary PHB 0x10, 0xa4001008@CSR 0x70000000@PLSSR",
+            Variant::Calgary => {
+                "Calgary: DMA error on Calgary PHB 0x10, 0xa4001008@CSR 0x70000000@PLSSR"
+            }
             Variant::CalIoc2 => "Calgary: DMA error on CalIOC2 PHB 0x10",
         };
         assert!(l.log.iter().any(|m| m == want), "{variant}: {:?}", l.log);
         assert_eq!(l.chip.phb_csr(0), 0);
         // Everything behind the PHB is now cut off, even mapped pages.
-        assert_eq!(l.dma(0x10, a, Direction::Read).unwrap_err().reason, FaultReason::SlotDisabled);
+        assert_eq!(
+            l.dma(0x10, a, Direction::Read).unwrap_err().reason,
+            FaultReason::SlotDisabled
+        );
         assert!(!l.watchdog(0x10), "watchdog no longer armed");
-        assert_eq!(l.chip.last_fault(0).unwrap().reason, FaultReason::SlotDisabled);
+        assert_eq!(
+            l.chip.last_fault(0).unwrap().reason,
+            FaultReason::SlotDisabled
+        );
         assert_eq!(l.chip.stats(0).unwrap().errors_latched, 2);
     }
 }
@@ -572,7 +719,14 @@ fn linux_qemu_probe_does_not_trip_watchdog() {
     let mut l = boot(Variant::Calgary, CachePolicy::Faithful);
     l.init_one(0x10, 7);
     for a in [0x7000_0000u64, 0x1_0000_0000, 0x40_0000] {
-        let _ = l.chip.translate(0, a, Direction::Read, Access::Probe, Requester::default(), &l.mem);
+        let _ = l.chip.translate(
+            0,
+            a,
+            Direction::Read,
+            Access::Probe,
+            Requester::default(),
+            &l.mem,
+        );
     }
     assert!(!l.watchdog(0x10));
     assert_eq!(l.chip.stats(0).unwrap().blocked_total(), 0);
@@ -612,13 +766,26 @@ fn linux_mem_windows_reserved_match_model_windows() {
         l.init_one(0x10, 7);
         let bitmap = l.tbl(0x10).bitmap.clone();
         for (i, reserved) in bitmap.iter().enumerate().step_by(97) {
-            let r = l.chip.translate(0, (i as u64) << 12, Direction::Read, Access::Probe, DEV, &l.mem);
+            let r = l.chip.translate(
+                0,
+                (i as u64) << 12,
+                Direction::Read,
+                Access::Probe,
+                DEV,
+                &l.mem,
+            );
             if i < EMERGENCY_PAGES && !(variant == Variant::CalIoc2) {
                 continue;
             }
             match r {
-                Ok(t) => assert!(*reserved && t.kind == XlateKind::Window, "{variant} page {i:#x}"),
-                Err(f) => assert!(!reserved && f.reason == FaultReason::NotValid, "{variant} page {i:#x}"),
+                Ok(t) => assert!(
+                    *reserved && t.kind == XlateKind::Window,
+                    "{variant} page {i:#x}"
+                ),
+                Err(f) => assert!(
+                    !reserved && f.reason == FaultReason::NotValid,
+                    "{variant} page {i:#x}"
+                ),
             }
         }
     }

@@ -27,7 +27,11 @@ static A: Counting = Counting;
 
 #[test]
 fn translate_does_not_allocate() {
-    for policy in [CachePolicy::Off, CachePolicy::Coherent, CachePolicy::Faithful] {
+    for policy in [
+        CachePolicy::Off,
+        CachePolicy::Coherent,
+        CachePolicy::Faithful,
+    ] {
         let mem = VecMem::new(1 << 22);
         let mut c = chip(Variant::Calgary, policy);
         enable(&mut c, 0, 0x10_0000, 0);
@@ -37,7 +41,11 @@ fn translate_does_not_allocate() {
         let before = ALLOCS.with(|a| a.get());
         for round in 0..3 {
             for i in 0..300u64 {
-                let dir = if (i + round) % 2 == 0 { Direction::Read } else { Direction::Write };
+                let dir = if (i + round) % 2 == 0 {
+                    Direction::Read
+                } else {
+                    Direction::Write
+                };
                 let _ = c.translate(0, (0x200 + i) << 12, dir, Access::Device, DEV, &mem);
                 let _ = c.translate(0, (0x200 + i) << 12, dir, Access::Probe, DEV, &mem);
             }

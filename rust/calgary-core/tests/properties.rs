@@ -14,12 +14,33 @@ const MEM: usize = 1 << 21;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Read { off: u64, size: u32 },
-    Write { off: u64, size: u32, value: u64 },
-    Enable { phb: usize, table_page: u64, size_code: u64 },
-    Tce { idx: u64, value: u64 },
-    Flush { phb: usize },
-    Dma { phb: usize, addr: u64, write: bool, probe: bool },
+    Read {
+        off: u64,
+        size: u32,
+    },
+    Write {
+        off: u64,
+        size: u32,
+        value: u64,
+    },
+    Enable {
+        phb: usize,
+        table_page: u64,
+        size_code: u64,
+    },
+    Tce {
+        idx: u64,
+        value: u64,
+    },
+    Flush {
+        phb: usize,
+    },
+    Dma {
+        phb: usize,
+        addr: u64,
+        write: bool,
+        probe: bool,
+    },
 }
 
 fn offset() -> impl Strategy<Value = u64> {
@@ -65,11 +86,21 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn policy() -> impl Strategy<Value = CachePolicy> {
-    prop_oneof![Just(CachePolicy::Off), Just(CachePolicy::Coherent), Just(CachePolicy::Faithful)]
+    prop_oneof![
+        Just(CachePolicy::Off),
+        Just(CachePolicy::Coherent),
+        Just(CachePolicy::Faithful)
+    ]
 }
 
 /// Runs `ops`, checking the properties after every DMA.
-fn run(variant: Variant, policy: CachePolicy, entries: u32, ways: u32, ops: &[Op]) -> Result<(), TestCaseError> {
+fn run(
+    variant: Variant,
+    policy: CachePolicy,
+    entries: u32,
+    ways: u32,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let mut cfg = cfg(variant, policy);
     cfg.cache.entries = entries;
     cfg.cache.ways = ways;
@@ -90,7 +121,11 @@ fn run(variant: Variant, policy: CachePolicy, entries: u32, ways: u32, ops: &[Op
                     }
                 }
             }
-            Op::Enable { phb, table_page, size_code } => {
+            Op::Enable {
+                phb,
+                table_page,
+                size_code,
+            } => {
                 c.mmio_write(regs::tar(phb), 8, (table_page << 15) | size_code);
                 let off = regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET);
                 let v = c.mmio_peek(off, 4).unwrap() | u64::from(regs::PHB_TCE_ENABLE);
@@ -106,8 +141,17 @@ fn run(variant: Variant, policy: CachePolicy, entries: u32, ways: u32, ops: &[Op
                 c.mmio_write(regs::tar(phb), 8, tar);
                 dirty[phb] = false;
             }
-            Op::Dma { phb, addr, write, probe } => {
-                let dir = if write { Direction::Write } else { Direction::Read };
+            Op::Dma {
+                phb,
+                addr,
+                write,
+                probe,
+            } => {
+                let dir = if write {
+                    Direction::Write
+                } else {
+                    Direction::Read
+                };
                 let access = if probe { Access::Probe } else { Access::Device };
                 let reference = reference_translate(&c, phb, addr, dir, &mem);
                 let csr_before = c.phb_csr(phb);
@@ -136,7 +180,14 @@ fn run(variant: Variant, policy: CachePolicy, entries: u32, ways: u32, ops: &[Op
                 let can_be_stale = policy == CachePolicy::Faithful && phb < 4 && dirty[phb];
                 if !probe && !can_be_stale {
                     let got = r.map(|t| t.phys).map_err(|f| f.reason);
-                    prop_assert_eq!(got, reference, "policy {} phb {} addr {:#x}", policy, phb, addr);
+                    prop_assert_eq!(
+                        got,
+                        reference,
+                        "policy {} phb {} addr {:#x}",
+                        policy,
+                        phb,
+                        addr
+                    );
                 }
                 if !probe && reference.is_err() && policy != CachePolicy::Faithful {
                     prop_assert!(r.is_err(), "blocked by the spec => no address");

@@ -44,7 +44,10 @@ fn check_row(id: RegId) {
     for p in 0..nphb {
         let off = info.offset(p);
         let d = regs::decode(c.variant(), off).unwrap();
-        assert_eq!((d.reg.id, d.phb, d.byte), (id, if nphb == 1 { 0 } else { p }, 0));
+        assert_eq!(
+            (d.reg.id, d.phb, d.byte),
+            (id, if nphb == 1 { 0 } else { p }, 0)
+        );
         let full_size = info.width.bytes() as u32;
         let reset = expected_reset(id, p);
         assert_eq!(c.mmio_read(off, full_size).0, reset, "{} reset", info.name);
@@ -52,14 +55,29 @@ fn check_row(id: RegId) {
         for bad in [1u32, 2, 3, 16] {
             let (v, ev) = c.mmio_read(off, bad);
             assert_eq!(v, 0);
-            assert!(guest_err(GuestErrorKind::BadWidth, ev), "{} read size {bad}", info.name);
-            assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_write(off, bad, u64::MAX)));
+            assert!(
+                guest_err(GuestErrorKind::BadWidth, ev),
+                "{} read size {bad}",
+                info.name
+            );
+            assert!(guest_err(
+                GuestErrorKind::BadWidth,
+                c.mmio_write(off, bad, u64::MAX)
+            ));
         }
         if info.width == Width::W32 {
             assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_read(off, 8).1));
-            assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_write(off, 8, u64::MAX)));
+            assert!(guest_err(
+                GuestErrorKind::BadWidth,
+                c.mmio_write(off, 8, u64::MAX)
+            ));
         }
-        assert_eq!(c.mmio_peek(off, full_size), Some(reset), "{} unchanged", info.name);
+        assert_eq!(
+            c.mmio_peek(off, full_size),
+            Some(reset),
+            "{} unchanged",
+            info.name
+        );
 
         // Behaviour.
         let pattern: u64 = match info.width {
@@ -69,14 +87,30 @@ fn check_row(id: RegId) {
         match info.behaviour {
             Behaviour::Stored | Behaviour::TarFlush | Behaviour::PhbConfig => {
                 c.mmio_write(off, full_size, pattern);
-                assert_eq!(c.mmio_read(off, full_size).0, pattern, "{} stored", info.name);
+                assert_eq!(
+                    c.mmio_read(off, full_size).0,
+                    pattern,
+                    "{} stored",
+                    info.name
+                );
             }
             Behaviour::ReadOnly => {
-                assert!(guest_err(GuestErrorKind::ReadOnly, c.mmio_write(off, full_size, pattern)));
-                assert_eq!(c.mmio_read(off, full_size).0, reset, "{} read-only", info.name);
+                assert!(guest_err(
+                    GuestErrorKind::ReadOnly,
+                    c.mmio_write(off, full_size, pattern)
+                ));
+                assert_eq!(
+                    c.mmio_read(off, full_size).0,
+                    reset,
+                    "{} read-only",
+                    info.name
+                );
             }
             Behaviour::Csr => {
-                assert!(guest_err(GuestErrorKind::ValueIgnored, c.mmio_write(off, 4, 0x8000_0000)));
+                assert!(guest_err(
+                    GuestErrorKind::ValueIgnored,
+                    c.mmio_write(off, 4, 0x8000_0000)
+                ));
                 assert_eq!(c.mmio_read(off, 4).0, 0);
                 assert_eq!(c.mmio_write(off, 4, 0), None, "clearing nothing is silent");
             }
@@ -172,26 +206,57 @@ fn calioc2_only_registers_are_unlisted_on_calgary() {
         let (v, ev) = c.mmio_read(o, 4);
         assert_eq!(v, 0);
         assert!(guest_err(GuestErrorKind::UnknownOffset, ev));
-        assert!(guest_err(GuestErrorKind::UnknownOffset, c.mmio_write(o, 4, 1)));
+        assert!(guest_err(
+            GuestErrorKind::UnknownOffset,
+            c.mmio_write(o, 4, 1)
+        ));
     }
 }
 
 #[test]
 fn unlisted_offsets_read_zero_ignore_writes_and_report() {
     let mut c = calioc2();
-    for off in [0u64, 0x100, 0x5A0, 0x4024, 0x8000, 0x8114, 0xC000, 0xF_FFFC, 0x10_0000, u64::MAX - 3] {
+    for off in [
+        0u64,
+        0x100,
+        0x5A0,
+        0x4024,
+        0x8000,
+        0x8114,
+        0xC000,
+        0xF_FFFC,
+        0x10_0000,
+        u64::MAX - 3,
+    ] {
         let (v, ev) = c.mmio_read(off, 4);
         assert_eq!(v, 0, "{off:#x}");
         assert_eq!(
             ev,
-            Some(MmioEvent::GuestError { offset: off, size: 4, write: false, kind: GuestErrorKind::UnknownOffset })
+            Some(MmioEvent::GuestError {
+                offset: off,
+                size: 4,
+                write: false,
+                kind: GuestErrorKind::UnknownOffset
+            })
         );
-        assert!(guest_err(GuestErrorKind::UnknownOffset, c.mmio_write(off, 4, 0xFFFF_FFFF)));
+        assert!(guest_err(
+            GuestErrorKind::UnknownOffset,
+            c.mmio_write(off, 4, 0xFFFF_FFFF)
+        ));
     }
     // Misaligned inside a register is a width error.
-    assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_read(regs::phb_reg(0, 0x112), 4).1));
-    assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_read(regs::tar(0) + 4, 8).1));
-    assert!(guest_err(GuestErrorKind::BadWidth, c.mmio_read(regs::tar(0) + 2, 4).1));
+    assert!(guest_err(
+        GuestErrorKind::BadWidth,
+        c.mmio_read(regs::phb_reg(0, 0x112), 4).1
+    ));
+    assert!(guest_err(
+        GuestErrorKind::BadWidth,
+        c.mmio_read(regs::tar(0) + 4, 8).1
+    ));
+    assert!(guest_err(
+        GuestErrorKind::BadWidth,
+        c.mmio_read(regs::tar(0) + 2, 4).1
+    ));
 }
 
 #[test]
@@ -207,7 +272,10 @@ fn tar_write_flushes_phb_cache() {
     assert_eq!(c.cache_occupancy(0), 1);
     let flushes = c.stats(0).unwrap().flushes;
     let tar = readq(&mut c, regs::tar(0));
-    assert_eq!(writeq(&mut c, regs::tar(0), tar), Some(MmioEvent::CacheFlushed { phb: 0 }));
+    assert_eq!(
+        writeq(&mut c, regs::tar(0), tar),
+        Some(MmioEvent::CacheFlushed { phb: 0 })
+    );
     assert_eq!(c.cache_occupancy(0), 0);
     assert_eq!(c.cache_occupancy(1), 1, "only that PHB's cache");
     assert_eq!(c.stats(0).unwrap().flushes, flushes + 1);
@@ -221,7 +289,10 @@ fn tar_half_write_flushes_phb_cache() {
     map(&mem, 0x10_0000, 0x300, 0x5000, false);
     dma(&mut c, 2, 0x30_0000, Direction::Read, &mem).unwrap();
     let low = readl(&mut c, regs::tar(2) + 4);
-    assert_eq!(writel(&mut c, regs::tar(2) + 4, low), Some(MmioEvent::CacheFlushed { phb: 2 }));
+    assert_eq!(
+        writel(&mut c, regs::tar(2) + 4, low),
+        Some(MmioEvent::CacheFlushed { phb: 2 })
+    );
     assert_eq!(c.cache_occupancy(2), 0);
 }
 
@@ -230,7 +301,10 @@ fn tar_reads_back_as_written_for_kdump() {
     let mut c = calgary();
     writeq(&mut c, regs::tar(1), 0xFFFF_0000_0123_8007);
     assert_eq!(readq(&mut c, regs::tar(1)), 0xFFFF_0000_0123_8007);
-    assert_eq!(readq(&mut c, regs::tar(1)) & regs::TAR_SW_BITS & !7, 0x0123_8000);
+    assert_eq!(
+        readq(&mut c, regs::tar(1)) & regs::TAR_SW_BITS & !7,
+        0x0123_8000
+    );
 }
 
 #[test]
@@ -242,13 +316,23 @@ fn csr_write_of_zero_clears_latched_error() {
     let csr_off = regs::phb_reg(0, regs::PHB_CSR_OFFSET);
     assert_ne!(readl(&mut c, csr_off) & regs::CSR_AGENT_MASK, 0);
     assert_ne!(readl(&mut c, regs::phb_reg(0, regs::PHB_PLSSR_OFFSET)), 0);
-    assert_eq!(writel(&mut c, csr_off, 0), Some(MmioEvent::ErrorCleared { phb: 0 }));
+    assert_eq!(
+        writel(&mut c, csr_off, 0),
+        Some(MmioEvent::ErrorCleared { phb: 0 })
+    );
     assert_eq!(readl(&mut c, csr_off), 0);
     assert_eq!(readl(&mut c, regs::phb_reg(0, regs::PHB_PLSSR_OFFSET)), 0);
     assert_eq!(c.latched_fault(0), None);
-    assert_eq!(c.last_fault(0).map(|f| f.reason), Some(FaultReason::OutOfRange));
+    assert_eq!(
+        c.last_fault(0).map(|f| f.reason),
+        Some(FaultReason::OutOfRange)
+    );
     // The next error latches again.
-    assert!(dma(&mut c, 0, 0x3000_0000, Direction::Read, &NoMem).unwrap_err().newly_latched);
+    assert!(
+        dma(&mut c, 0, 0x3000_0000, Direction::Read, &NoMem)
+            .unwrap_err()
+            .newly_latched
+    );
 }
 
 #[test]
@@ -258,7 +342,10 @@ fn csr_nonzero_write_does_not_clear() {
     dma(&mut c, 0, 0x3000_0000, Direction::Write, &NoMem).unwrap_err();
     let csr_off = regs::phb_reg(0, regs::PHB_CSR_OFFSET);
     let before = readl(&mut c, csr_off);
-    assert!(guest_err(GuestErrorKind::ValueIgnored, c.mmio_write(csr_off, 4, 0xFFFF_FFFF)));
+    assert!(guest_err(
+        GuestErrorKind::ValueIgnored,
+        c.mmio_write(csr_off, 4, 0xFFFF_FFFF)
+    ));
     assert_eq!(readl(&mut c, csr_off), before);
 }
 
@@ -275,7 +362,10 @@ fn phb_config_tce_enable_reports_translation_change() {
         writel(&mut c, off, regs::PHB_TCE_ENABLE | regs::PHB_SLOT_DISABLE),
         Some(MmioEvent::SlotDisabled { phb: 3, on: true })
     );
-    assert_eq!(writel(&mut c, off, 0), Some(MmioEvent::TranslationEnabled { phb: 3, on: false }));
+    assert_eq!(
+        writel(&mut c, off, 0),
+        Some(MmioEvent::TranslationEnabled { phb: 3, on: false })
+    );
     assert_eq!(writel(&mut c, off, regs::PHB_DAC_DISABLE), None);
 }
 
@@ -284,21 +374,37 @@ fn calioc2_softstop_then_pmcr_read_enters_hardstop() {
     let mut c = calioc2();
     let pmcr = regs::phb_reg(1, regs::PHB_PAGE_MIG_CTRL);
     let pmdr = regs::phb_reg(1, regs::PHB_PAGE_MIG_DEBUG);
-    assert_eq!(readl(&mut c, pmcr), 0, "a read while running changes nothing");
+    assert_eq!(
+        readl(&mut c, pmcr),
+        0,
+        "a read while running changes nothing"
+    );
     assert_eq!(c.stop_state(1), StopState::Running);
     assert_eq!(
         writel(&mut c, pmcr, regs::PMR_SOFTSTOP),
-        Some(MmioEvent::StopState { phb: 1, state: StopState::SoftStop })
+        Some(MmioEvent::StopState {
+            phb: 1,
+            state: StopState::SoftStop
+        })
     );
     assert_eq!(readl(&mut c, pmdr) & regs::PMR_SOFTSTOPFAULT, 0);
     let (v, ev) = c.mmio_read(pmcr, 4);
     assert_eq!(v as u32, regs::PMR_SOFTSTOP | regs::PMR_HARDSTOP);
-    assert_eq!(ev, Some(MmioEvent::StopState { phb: 1, state: StopState::HardStop }));
+    assert_eq!(
+        ev,
+        Some(MmioEvent::StopState {
+            phb: 1,
+            state: StopState::HardStop
+        })
+    );
     assert_eq!(c.stop_state(1), StopState::HardStop);
     assert_eq!(c.mmio_read(pmcr, 4).1, None, "second read: already hard");
     assert_eq!(
         writel(&mut c, pmcr, 0),
-        Some(MmioEvent::StopState { phb: 1, state: StopState::Running })
+        Some(MmioEvent::StopState {
+            phb: 1,
+            state: StopState::Running
+        })
     );
     assert_eq!(readl(&mut c, pmcr), 0);
     assert_eq!(c.stop_state(0), StopState::Running, "other PHBs unaffected");
@@ -310,7 +416,11 @@ fn calioc2_softstopfault_never_set_even_with_dma_in_softstop() {
     let mut c = calioc2();
     enable(&mut c, 0, 0x10_0000, 0);
     map(&mem, 0x10_0000, 0x200, 0x5000, false);
-    writel(&mut c, regs::phb_reg(0, regs::PHB_PAGE_MIG_CTRL), regs::PMR_SOFTSTOP);
+    writel(
+        &mut c,
+        regs::phb_reg(0, regs::PHB_PAGE_MIG_CTRL),
+        regs::PMR_SOFTSTOP,
+    );
     assert!(dma(&mut c, 0, 0x20_0000, Direction::Write, &mem).is_ok());
     assert_eq!(readl(&mut c, regs::phb_reg(0, regs::PHB_PAGE_MIG_DEBUG)), 0);
 }
@@ -340,9 +450,17 @@ fn calgary_config_is_chip_wide() {
 fn reset_restores_reset_values() {
     let mut c = calioc2();
     writeq(&mut c, regs::tar(0), 0x10_0007);
-    writel(&mut c, regs::phb_reg(0, regs::PHB_CONFIG_RW_OFFSET), regs::PHB_TCE_ENABLE);
+    writel(
+        &mut c,
+        regs::phb_reg(0, regs::PHB_CONFIG_RW_OFFSET),
+        regs::PHB_TCE_ENABLE,
+    );
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_LOW), 0);
-    writel(&mut c, regs::phb_reg(0, regs::PHB_PAGE_MIG_CTRL), regs::PMR_SOFTSTOP);
+    writel(
+        &mut c,
+        regs::phb_reg(0, regs::PHB_PAGE_MIG_CTRL),
+        regs::PMR_SOFTSTOP,
+    );
     dma(&mut c, 0, 0x1_0000_0000, Direction::Read, &NoMem).unwrap_err();
     c.reset();
     let fresh = calioc2();
@@ -354,19 +472,31 @@ fn reset_restores_reset_values() {
     assert_eq!(c.phb_csr(0), 0);
     assert_eq!(c.last_fault(0), None);
     assert!(!c.translation_enabled(0));
-    assert_eq!(c.stats(0).unwrap().blocked_total(), 1, "statistics survive reset");
+    assert_eq!(
+        c.stats(0).unwrap().blocked_total(),
+        1,
+        "statistics survive reset"
+    );
 }
 
 #[test]
 fn mmio_event_and_fault_display_are_one_line() {
-    let ev = MmioEvent::GuestError { offset: 0x10, size: 2, write: true, kind: GuestErrorKind::BadWidth };
+    let ev = MmioEvent::GuestError {
+        offset: 0x10,
+        size: 2,
+        write: true,
+        kind: GuestErrorKind::BadWidth,
+    };
     let s = ev.to_string();
     assert!(s.contains("0x10") && !s.contains('\n'), "{s}");
     let f = Fault {
         phb: 1,
         io_addr: 0x1234,
         dir: Direction::Write,
-        requester: Requester { bus: 0x20, devfn: 0x09 },
+        requester: Requester {
+            bus: 0x20,
+            devfn: 0x09,
+        },
         reason: FaultReason::ReadOnly,
         newly_latched: true,
     };
@@ -380,22 +510,38 @@ fn mmio_event_and_fault_display_are_one_line() {
 fn config_errors_name_the_property() {
     let mut cfg = cfg(Variant::Calgary, CachePolicy::Faithful);
     cfg.cache.entries = 48;
-    assert!(Chip::new(cfg).unwrap_err().to_string().contains("power of two"));
+    assert!(Chip::new(cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("power of two"));
     cfg.cache.entries = 64;
     cfg.cache.ways = 3;
     assert!(Chip::new(cfg).unwrap_err().to_string().contains("ways"));
     cfg.cache.ways = 128;
-    assert!(matches!(Chip::new(cfg), Err(ConfigError::CacheWaysOutOfRange(128))));
+    assert!(matches!(
+        Chip::new(cfg),
+        Err(ConfigError::CacheWaysOutOfRange(128))
+    ));
     cfg.cache.ways = 4;
     cfg.cache.entries = 1 << 20;
-    assert!(matches!(Chip::new(cfg), Err(ConfigError::CacheEntriesTooLarge(_))));
-    cfg.cache = CacheConfig { policy: CachePolicy::Off, entries: 0, ways: 0 };
+    assert!(matches!(
+        Chip::new(cfg),
+        Err(ConfigError::CacheEntriesTooLarge(_))
+    ));
+    cfg.cache = CacheConfig {
+        policy: CachePolicy::Off,
+        entries: 0,
+        ways: 0,
+    };
     assert!(Chip::new(cfg).is_ok(), "Off ignores geometry");
     cfg.bbar = 0xfef0_1000;
     assert!(Chip::new(cfg).unwrap_err().to_string().contains("bbar"));
     cfg.bbar = BBAR;
     cfg.phbs[2].mem1_limit = 0x1_0000_0000;
-    assert!(Chip::new(cfg).unwrap_err().to_string().contains("mem1_limit"));
+    assert!(Chip::new(cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("mem1_limit"));
     cfg.phbs[2].mem1_limit = 0xFFFF_FFFF;
     cfg.phbs[2].first_bus = 5;
     cfg.phbs[2].last_bus = 4;

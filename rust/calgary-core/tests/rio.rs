@@ -8,7 +8,12 @@ use proptest::prelude::*;
 const SEG: u16 = 0x9FC0; // SeaBIOS EBDA at 0x9fc00
 
 fn chip(bbar: u32, node: u8) -> RioChip {
-    RioChip { bbar, variant: Variant::Calgary, chassis: 1, node }
+    RioChip {
+        bbar,
+        variant: Variant::Calgary,
+        chassis: 1,
+        node,
+    }
 }
 
 #[test]
@@ -28,7 +33,12 @@ fn s2_build_exact_bytes_for_one_chip() {
 #[test]
 fn s2_build_four_chips_entry_per_chip() {
     let chips: Vec<RioChip> = (0..4u32)
-        .map(|i| RioChip { bbar: 0xfe00_0000 + (i << 20), variant: Variant::CalIoc2, chassis: 2, node: i as u8 })
+        .map(|i| RioChip {
+            bbar: 0xfe00_0000 + (i << 20),
+            variant: Variant::CalIoc2,
+            chassis: 2,
+            node: i as u8,
+        })
         .collect();
     let t = rio::build(&chips).unwrap();
     assert_eq!(t[6], 4);
@@ -36,7 +46,10 @@ fn s2_build_four_chips_entry_per_chip() {
     for i in 0..4 {
         let e = &t[19 + 15 * i..19 + 15 * (i + 1)];
         assert_eq!(e[0], i as u8);
-        assert_eq!(u32::from_le_bytes(e[1..5].try_into().unwrap()), 0xfe00_0000 + ((i as u32) << 20));
+        assert_eq!(
+            u32::from_le_bytes(e[1..5].try_into().unwrap()),
+            0xfe00_0000 + ((i as u32) << 20)
+        );
         assert_eq!(e[5], rio::COMPAT_CALGARY);
         assert_eq!(&e[7..11], &[0xFF; 4]);
         assert_eq!((e[13], e[14]), (i as u8, 2));
@@ -46,7 +59,9 @@ fn s2_build_four_chips_entry_per_chip() {
 #[test]
 fn s2_build_rejects_bad_chip_lists() {
     assert_eq!(rio::build(&[]), Err(RioError::NoChips));
-    let five: Vec<RioChip> = (0..5u32).map(|i| chip(0xfe00_0000 + (i << 20), 0)).collect();
+    let five: Vec<RioChip> = (0..5u32)
+        .map(|i| chip(0xfe00_0000 + (i << 20), 0))
+        .collect();
     assert_eq!(rio::build(&five), Err(RioError::TooManyChips(5)));
     assert_eq!(
         rio::build(&[chip(0xfef0_0000, 0), chip(0xfef0_0000, 1)]),
@@ -110,7 +125,11 @@ fn s2_parse_version_2_layout() {
     assert_eq!(p.scal[0].chassis_num, None);
     assert_eq!(p.rio.len(), 2);
     assert_eq!(p.rio[1].wp_index, None);
-    assert_eq!(p.calgary_bbars(), vec![0xfee0_0000], "type 2 skipped, type 5 kept");
+    assert_eq!(
+        p.calgary_bbars(),
+        vec![0xfee0_0000],
+        "type 2 skipped, type 5 kept"
+    );
 }
 
 #[test]

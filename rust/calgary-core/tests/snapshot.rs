@@ -22,7 +22,11 @@ fn busy_chip() -> (Chip, VecMem) {
     }
     unmap(&mem, TABLE, 0x201);
     dma(&mut c, 2, 0x7000_0000, Direction::Write, &mem).unwrap_err();
-    writel(&mut c, regs::phb_reg(1, regs::PHB_PAGE_MIG_CTRL), regs::PMR_SOFTSTOP);
+    writel(
+        &mut c,
+        regs::phb_reg(1, regs::PHB_PAGE_MIG_CTRL),
+        regs::PMR_SOFTSTOP,
+    );
     readl(&mut c, regs::phb_reg(1, regs::PHB_PAGE_MIG_CTRL));
     writel(&mut c, regs::phb_reg(3, regs::PHB_AER_OFFSET), 0xABCD);
     writeq(&mut c, regs::CALGARY_CONFIG, 0xE << 28);
@@ -50,7 +54,12 @@ fn snapshot_round_trip_restores_every_register_latch_and_cache() {
         assert_eq!(d.stats(p), c.stats(p));
     }
     // The stale (freed, unflushed) entry survives migration in Faithful.
-    assert_eq!(dma(&mut d, 0, 0x201 << 12, Direction::Read, &mem).unwrap().phys, 0x5000);
+    assert_eq!(
+        dma(&mut d, 0, 0x201 << 12, Direction::Read, &mem)
+            .unwrap()
+            .phys,
+        0x5000
+    );
     assert_eq!(d.save(), {
         let mut e = calioc2();
         e.restore(&bytes).unwrap();
@@ -58,7 +67,11 @@ fn snapshot_round_trip_restores_every_register_latch_and_cache() {
         e.save()
     });
     // Second error does not latch on the restored chip either.
-    assert!(!dma(&mut d, 2, 0x7000_0000, Direction::Read, &mem).unwrap_err().newly_latched);
+    assert!(
+        !dma(&mut d, 2, 0x7000_0000, Direction::Read, &mem)
+            .unwrap_err()
+            .newly_latched
+    );
 }
 
 #[test]
@@ -96,10 +109,15 @@ fn snapshot_rejects_wrong_magic_version_variant_and_cache() {
     let mut b = bytes.clone();
     b[8] = 9;
     assert_eq!(d.restore(&b), Err(SnapshotError::UnsupportedVersion(9)));
-    assert_eq!(calgary().restore(&bytes), Err(SnapshotError::VariantMismatch));
+    assert_eq!(
+        calgary().restore(&bytes),
+        Err(SnapshotError::VariantMismatch)
+    );
     let mut e = chip(Variant::CalIoc2, CachePolicy::Coherent);
     assert_eq!(e.restore(&bytes), Err(SnapshotError::CacheConfigMismatch));
-    assert!(SnapshotError::CacheConfigMismatch.to_string().contains("cache"));
+    assert!(SnapshotError::CacheConfigMismatch
+        .to_string()
+        .contains("cache"));
 }
 
 #[test]

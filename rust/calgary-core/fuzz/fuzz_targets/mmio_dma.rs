@@ -39,7 +39,12 @@ impl Input<'_> {
         Some(*h)
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_le_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from(self.u32()?) | (u64::from(self.u32()?) << 32))
@@ -61,7 +66,11 @@ fn offset(inp: &mut Input) -> Option<u64> {
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let Some(head) = inp.u8() else { return };
-    let variant = if head & 1 == 0 { Variant::Calgary } else { Variant::CalIoc2 };
+    let variant = if head & 1 == 0 {
+        Variant::Calgary
+    } else {
+        Variant::CalIoc2
+    };
     let policy = match (head >> 1) % 3 {
         0 => CachePolicy::Off,
         1 => CachePolicy::Coherent,
@@ -69,19 +78,32 @@ fuzz_target!(|data: &[u8]| {
     };
     let entries = 1u32 << ((head >> 3) & 7);
     let ways = (1u32 << ((head >> 6) & 3)).min(entries);
-    let phb = |b| PhbConfig { first_bus: b, last_bus: b, mem1_start: 0xC000_0000, mem1_limit: 0xFFFF_FFFF };
+    let phb = |b| PhbConfig {
+        first_bus: b,
+        last_bus: b,
+        mem1_start: 0xC000_0000,
+        mem1_limit: 0xFFFF_FFFF,
+    };
     let mk = |policy| {
         Chip::new(ChipConfig {
             variant,
             bbar: 0xfef0_0000,
             chassis: 1,
             phbs: [phb(0x10), phb(0x20), phb(0x30), phb(0x40)],
-            cache: CacheConfig { policy, entries, ways },
+            cache: CacheConfig {
+                policy,
+                entries,
+                ways,
+            },
         })
     };
     let Ok(mut chip) = mk(policy) else { return };
-    let Ok(mut off_chip) = mk(CachePolicy::Off) else { return };
-    let Ok(mut coh_chip) = mk(CachePolicy::Coherent) else { return };
+    let Ok(mut off_chip) = mk(CachePolicy::Off) else {
+        return;
+    };
+    let Ok(mut coh_chip) = mk(CachePolicy::Coherent) else {
+        return;
+    };
     let mem = Mem(RefCell::new(vec![0u8; MEM_SIZE]));
     let mut flushed = [true; 4];
 
@@ -90,7 +112,12 @@ fuzz_target!(|data: &[u8]| {
         match op % 9 {
             0 | 1 => {
                 let Some(off) = offset(&mut inp) else { break };
-                let Some(size) = inp.u8().map(|s| [4u32, 8, 4, 1, 2, 3, 16, 4][usize::from(s & 7)]) else { break };
+                let Some(size) = inp
+                    .u8()
+                    .map(|s| [4u32, 8, 4, 1, 2, 3, 16, 4][usize::from(s & 7)])
+                else {
+                    break;
+                };
                 if op % 9 == 0 {
                     let a = chip.mmio_read(off, size);
                     let b = off_chip.mmio_read(off, size);
@@ -115,37 +142,71 @@ fuzz_target!(|data: &[u8]| {
                 let tar = (u64::from(b >> 2) << 15) | u64::from(b & 7);
                 for c in [&mut chip, &mut off_chip, &mut coh_chip] {
                     c.mmio_write(regs::tar(p), 8, tar);
-                    c.mmio_write(regs::phb_reg(p, regs::PHB_CONFIG_RW_OFFSET), 4, u64::from(regs::PHB_TCE_ENABLE));
+                    c.mmio_write(
+                        regs::phb_reg(p, regs::PHB_CONFIG_RW_OFFSET),
+                        4,
+                        u64::from(regs::PHB_TCE_ENABLE),
+                    );
                 }
                 flushed[p] = true;
             }
             3 => {
                 // TCE write into memory.
-                let (Some(idx), Some(v)) = (inp.u32(), inp.u64()) else { break };
+                let (Some(idx), Some(v)) = (inp.u32(), inp.u64()) else {
+                    break;
+                };
                 let a = (idx as usize % (MEM_SIZE / 8)) * 8;
                 mem.0.borrow_mut()[a..a + 8].copy_from_slice(&v.to_be_bytes());
                 flushed = [false; 4];
             }
             4 | 5 | 6 => {
-                let (Some(b), Some(addr)) = (inp.u8(), inp.u32()) else { break };
+                let (Some(b), Some(addr)) = (inp.u8(), inp.u32()) else {
+                    break;
+                };
                 let p = usize::from(b & 3);
-                let addr = if b & 4 != 0 { u64::from(addr) << 4 } else { u64::from(addr) };
-                let dir = if b & 8 != 0 { Direction::Write } else { Direction::Read };
-                let access = if b & 16 != 0 { Access::Probe } else { Access::Device };
-                let req = Requester { bus: b, devfn: b >> 1 };
+                let addr = if b & 4 != 0 {
+                    u64::from(addr) << 4
+                } else {
+                    u64::from(addr)
+                };
+                let dir = if b & 8 != 0 {
+                    Direction::Write
+                } else {
+                    Direction::Read
+                };
+                let access = if b & 16 != 0 {
+                    Access::Probe
+                } else {
+                    Access::Device
+                };
+                let req = Requester {
+                    bus: b,
+                    devfn: b >> 1,
+                };
                 let reference = reference::reference_translate(&off_chip, p, addr, dir, &mem);
                 let r = chip.translate(p, addr, dir, access, req, &mem);
                 if let Ok(t) = &r {
                     assert_eq!(t.phys & 0xFFF, addr & 0xFFF);
-                    assert!(match dir { Direction::Read => t.read, Direction::Write => t.write } || access == Access::Probe);
+                    assert!(
+                        match dir {
+                            Direction::Read => t.read,
+                            Direction::Write => t.write,
+                        } || access == Access::Probe
+                    );
                 }
                 if let Err(f) = &r {
                     assert_eq!(f.io_addr, addr);
                     assert!(!(access == Access::Probe && f.newly_latched));
                 }
                 if access == Access::Device {
-                    let ro = off_chip.translate(p, addr, dir, access, req, &mem).map(|t| t.phys).map_err(|f| f.reason);
-                    let rc = coh_chip.translate(p, addr, dir, access, req, &mem).map(|t| t.phys).map_err(|f| f.reason);
+                    let ro = off_chip
+                        .translate(p, addr, dir, access, req, &mem)
+                        .map(|t| t.phys)
+                        .map_err(|f| f.reason);
+                    let rc = coh_chip
+                        .translate(p, addr, dir, access, req, &mem)
+                        .map(|t| t.phys)
+                        .map_err(|f| f.reason);
                     assert_eq!(ro, reference, "Off agrees with the reference");
                     assert_eq!(rc, reference, "Coherent agrees with the reference");
                     let rm = r.map(|t| t.phys).map_err(|f| f.reason);
@@ -160,7 +221,9 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(other.restore(&bytes), Ok(()));
                 assert_eq!(other.save(), bytes);
                 // Mangle and restore: must not panic; success keeps consistency.
-                let (Some(pos), Some(x)) = (inp.u32(), inp.u8()) else { break };
+                let (Some(pos), Some(x)) = (inp.u32(), inp.u8()) else {
+                    break;
+                };
                 let mut bad = bytes.clone();
                 let i = pos as usize % bad.len().max(1);
                 if let Some(b) = bad.get_mut(i) {

@@ -1,7 +1,13 @@
 //! Helpers shared by the integration tests: an in-memory guest, chip
 //! configurations, and big-endian register accessors that behave like the
 //! QEMU side (which delivers the register's numeric value).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 pub mod reference;
 
@@ -144,7 +150,10 @@ pub fn writeq_raw_x86(c: &mut Chip, off: u64, v: u64) {
     writeq(c, off, u64::from_be_bytes(v.to_le_bytes()));
 }
 
-pub const DEV: Requester = Requester { bus: 0x10, devfn: 0x08 };
+pub const DEV: Requester = Requester {
+    bus: 0x10,
+    devfn: 0x08,
+};
 
 pub fn dma(
     c: &mut Chip,
