@@ -108,6 +108,17 @@ fi
 say "building qemu-system-x86_64 (first build takes a few minutes)"
 ninja -C "$B" qemu-system-x86_64 > "$TREE/build.log" 2>&1 || { grep -E '(error|warning):' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
 
+# A binary run from its build tree looks for data in build/qemu-bundle/<path>
+# instead of <path>: point the firmware directories there at Debian's.
+for d in /usr/share/seabios /usr/lib/ipxe/qemu; do
+    mkdir -p "$B/qemu-bundle$(dirname "$d")"
+    [ -e "$B/qemu-bundle$d" ] || ln -s "$d" "$B/qemu-bundle$d"
+done
+mkdir -p "$B/qemu-bundle/usr/share/qemu"
+for f in /usr/share/qemu/*; do    # option ROMs etc. from qemu-system-data
+    [ -e "$B/qemu-bundle$f" ] || ln -s "$f" "$B/qemu-bundle$f"
+done
+
 mkdir -p "$REPO/build"
 ln -sfn "$B/qemu-system-x86_64" "$REPO/build/qemu-system-x86_64"
 say "ready: $REPO/build/qemu-system-x86_64"
