@@ -24,6 +24,7 @@
 //!   `{"total":N,"kernel":N,"nonkernel":N,"vcpus":N,
 //!         "ranges":[{"name":..,"start":"0x..","end":"0x..","insns":N,"calls":N},..]}`
 
+#![cfg_attr(test, allow(unused_imports, dead_code))]
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt::Write as _;
 use std::sync::OnceLock;

@@ -141,7 +141,7 @@ mod tests {
     fn json_shape() {
         let r = vec![Range { name: "a\"b".into(), start: 1, end: 2 }];
         let j = crate::render_json(&r, 1, |s| s as u64 * 10);
-        assert!(j.starts_with("{\"total\":0,\"kernel\":10,\"user\":20,\"vcpus\":1"));
+        assert!(j.starts_with("{\"total\":0,\"kernel\":10,\"nonkernel\":20,\"vcpus\":1"));
         assert!(j.contains("\"name\":\"a\\\"b\""));
         assert!(j.contains("\"insns\":30,\"calls\":40"));
     }
