@@ -148,13 +148,18 @@ class Machine:
     def clock_step(self, ns=None):
         return self.cmd_("clock_step" + ("" if ns is None else " %d" % ns))
 
-    # Big-endian Calgary registers: the window is DEVICE_BIG_ENDIAN, so a
-    # qtest readl returns the register's numeric value already.
+    # Calgary registers are big-endian: a little-endian CPU load (what qtest
+    # readl does, like Linux's readl) returns the bytes swapped, and Linux
+    # applies be32_to_cpu. Do the same here.
+    @staticmethod
+    def _swap(val, size):
+        return int.from_bytes(val.to_bytes(size, "little"), "big")
+
     def reg_read(self, chip, off, size=4):
-        return self.read(BBAR[chip] + off, size)
+        return self._swap(self.read(BBAR[chip] + off, size), size)
 
     def reg_write(self, chip, off, val, size=4):
-        self.write(BBAR[chip] + off, size, val)
+        self.write(BBAR[chip] + off, size, self._swap(val & ((1 << 8 * size) - 1), size))
 
     # PCI config space through the legacy 0xCF8/0xCFC mechanism.
     def cfg_read(self, bus, devfn, reg):

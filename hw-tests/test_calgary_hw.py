@@ -472,9 +472,11 @@ class Lifecycle(unittest.TestCase):
             m.memwrite(0x03100000, pattern(11))
             m.enable()
             m.ram_to_edu(0x210000)
+            m.edu_to_ram(0x220000)       # caches TCE 0x220
             m.set_tce(0x220, 0)          # freed but cached (faithful): must survive
             m.edu_to_ram(0x300000)       # latch an error
             csr = m.csr()
+            bar = m.edu_bar
             self.assertNotEqual(csr & LINUX_ERROR_BITS, 0)
             m.qmp_cmd("migrate", uri="file:" + path)
             deadline = time.time() + 30
@@ -489,11 +491,15 @@ class Lifecycle(unittest.TestCase):
             while n.qmp_cmd("query-status").get("status") != "running":
                 self.assertLess(time.time(), deadline, "incoming VM did not run")
                 time.sleep(0.2)
-            n.edu_bar = n.cfg_read(n.bus, EDU_DEVFN, 0x10) & ~0xF
+            # edu itself has no vmstate: give it its BAR and bus mastering again
+            n.cfg_write(n.bus, EDU_DEVFN, 0x10, bar)
+            n.cfg_write16(n.bus, EDU_DEVFN, 0x04, 0x6)
+            n.edu_bar = bar
             self.assertEqual(n.csr(), csr, "latched error survives")
             self.assertEqual(n.reg_read(0, tar_off(0), 8), TABLE)
             # the freed-but-cached TCE still translates: cache contents migrated
             n.memset(0x03300000, 4096, 0)
+            n.ram_to_edu(0x210000)       # edu's buffer is not migrated: refill it
             n.edu_to_ram(0x220000)
             self.assertEqual(n.memread(0x03300000, 4096), pattern(11))
         finally:

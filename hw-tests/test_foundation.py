@@ -18,7 +18,7 @@ class Foundation(unittest.TestCase):
         # PHB debug STUFF: bits 23..16 = first bus of that PHB (spec §2).
         with Machine() as m:
             for phb in range(4):
-                v = m.readl(BBAR[0] + stuff_off(phb))
+                v = m.reg_read(0, stuff_off(phb))
                 self.assertEqual((v >> 16) & 0xFF, bus_of(0, phb), hex(v))
                 self.assertEqual((v >> 8) & 0xFF, 0, "single-bus PHB")
 
