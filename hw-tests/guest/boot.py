@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             elif not Path(args.kernel).exists():
                 checks.append(Check("FAIL", "kernel-suite", f"{args.kernel} does not exist"))
             else:
-                common = f"loglevel=7 calgary.suite=kernel calgary.blob_md5={r.blob_md5}"
+                common = f"loglevel=7 calgary.suite=kernel calgary.cache={args.cache} calgary.blob_md5={r.blob_md5}"
                 sm = Path(args.kernel).with_name("System.map")
                 if sm.exists() and "calgary" not in sm.read_text(errors="replace"):
                     checks.append(Check("SKIP", "kernel-driver",
