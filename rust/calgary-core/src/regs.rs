@@ -420,7 +420,11 @@ pub const REGISTERS: &[RegInfo; REG_COUNT] = &[
         "PHB_CONFIG_RW",
         PHB_CONFIG_RW_OFFSET,
         BPhbConfig,
-        Z,
+        // MEM_2 (reset 0..0xFFFFF, the legacy first MiB) is enabled at reset:
+        // Linux then reserves IO pages 0..255 on Calgary as it does on
+        // CalIOC2, so it never hands out IO address 0, which QEMU's virtio
+        // takes for "ring not configured" (MODEL.md).
+        Reset::Value(PHB_MEM2_ENABLE as u64),
         false,
     ),
     phb32(

@@ -513,9 +513,13 @@ fn linux_enable_translation_sets_tce_dac_mcsr_and_logs() {
     let mut l = boot(Variant::Calgary, CachePolicy::Faithful);
     l.init_one(0x30, 7);
     let cfg = l.chip.reg(2, RegId::PhbConfigRw) as u32;
+    // Linux ORs its bits into the reset value, which enables MEM_2.
     assert_eq!(
         cfg,
-        regs::PHB_TCE_ENABLE | regs::PHB_DAC_DISABLE | regs::PHB_MCSR_ENABLE
+        regs::PHB_MEM2_ENABLE
+            | regs::PHB_TCE_ENABLE
+            | regs::PHB_DAC_DISABLE
+            | regs::PHB_MCSR_ENABLE
     );
     assert!(l.chip.translation_enabled(2));
     assert!(!l.chip.translation_enabled(0));
@@ -535,10 +539,12 @@ fn linux_map_unmap_dma_through_tces() {
         l.init_one(0x10, 7);
         // Linux never hands out reserved pages.
         let a = l.map(0x10, 0x0123_4560, 3, false).unwrap();
+        // MEM_2 covers the first MiB at reset, so Linux reserves pages
+        // 0..255 (never IO address 0) and the first mapping comes after.
         assert_eq!(
             a >> 12,
-            EMERGENCY_PAGES as u64,
-            "first free page after the emergency pages"
+            256u64.max(EMERGENCY_PAGES as u64),
+            "first free page after the reserved low MiB"
         );
         for i in 0..3u64 {
             let t = l.dma(0x10, a + (i << 12), Direction::Write).unwrap();

@@ -26,6 +26,8 @@ fn expected_reset(id: RegId, p: usize) -> u64 {
         RegId::Mem1Low => pc.mem1_start & 0xFFFF_FFFF,
         RegId::Mem1High => pc.mem1_start >> 32,
         RegId::Mem1Size => pc.mem1_limit,
+        // MEM_2 (the legacy first MiB) is enabled at reset (MODEL.md).
+        RegId::PhbConfigRw => u64::from(regs::PHB_MEM2_ENABLE),
         _ => 0,
     }
 }

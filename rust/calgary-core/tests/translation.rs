@@ -52,9 +52,34 @@ fn s4_step2_translation_off_bypasses() {
     assert_eq!(c.stats(1).unwrap().tce_fetches, 0);
 }
 
+/// Clears the MEM2_ENABLE that reset sets, to test the other windows alone.
+fn mem2_off(c: &mut Chip, phb: usize) {
+    let off = regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET);
+    let v = readl(c, off) & !regs::PHB_MEM2_ENABLE;
+    writel(c, off, v);
+}
+
+#[test]
+fn s3_reset_mem2_window_covers_the_first_mib() {
+    // Model decision: MEM_2 = 0..0xFFFFF, enabled at reset, so Linux
+    // reserves IO pages 0..255 on Calgary too and DMA there is untranslated.
+    let (mut c, mem) = setup(Variant::Calgary);
+    for a in [0u64, 0x3002, 0x9_F000, 0xF_FFFF] {
+        let t = dma(&mut c, 0, a, Direction::Write, &mem).unwrap();
+        assert_eq!((t.phys, t.kind), (a, XlateKind::Window));
+    }
+    assert_eq!(
+        dma(&mut c, 0, 0x10_0000, Direction::Read, &mem)
+            .unwrap_err()
+            .reason,
+        FaultReason::NotValid
+    );
+}
+
 #[test]
 fn s4_step3_calgary_legacy_window_640k_to_1m_untranslated() {
     let (mut c, mem) = setup(Variant::Calgary);
+    mem2_off(&mut c, 0);
     for a in [0xA_0000u64, 0xC_1234, 0xF_FFFF] {
         let t = dma(&mut c, 0, a, Direction::Write, &mem).unwrap();
         assert_eq!((t.phys, t.kind), (a, XlateKind::Window));
@@ -128,6 +153,7 @@ fn s4_step3_mem1_window_untranslated_including_msi() {
 #[test]
 fn s4_step3_mem2_window_only_when_enabled() {
     let (mut c, mem) = setup(Variant::Calgary);
+    mem2_off(&mut c, 0);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_2_LOW), 0x0100_0000);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_2_HIGH), 0);
     writel(
