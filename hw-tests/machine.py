@@ -80,6 +80,7 @@ class Machine:
         self.sock.settimeout(timeout)
         self.buf = b""
         self.qmp = None
+        self.paused_depth = 0
 
     # ---- qtest -------------------------------------------------------
     def _line(self):
@@ -161,18 +162,39 @@ class Machine:
     def reg_write(self, chip, off, val, size=4):
         self.write(BBAR[chip] + off, size, self._swap(val & ((1 << 8 * size) - 1), size))
 
-    # PCI config space through the legacy 0xCF8/0xCFC mechanism.
+    # PCI config space through the legacy 0xCF8/0xCFC mechanism. SeaBIOS
+    # uses the same two ports, so the guest CPU is paused around each
+    # access (qtest I/O works on a stopped VM).
+    def paused(self):
+        m = self
+
+        class _Paused:
+            def __enter__(self):
+                self.was = m.paused_depth
+                if m.paused_depth == 0:
+                    m.qmp_cmd("stop")
+                m.paused_depth += 1
+
+            def __exit__(self, *exc):
+                m.paused_depth -= 1
+                if m.paused_depth == 0:
+                    m.qmp_cmd("cont")
+        return _Paused()
+
     def cfg_read(self, bus, devfn, reg):
-        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
-        return self.inl(0xCFC)
+        with self.paused():
+            self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+            return self.inl(0xCFC)
 
     def cfg_write(self, bus, devfn, reg, val):
-        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
-        self.outl(0xCFC, val)
+        with self.paused():
+            self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+            self.outl(0xCFC, val)
 
     def cfg_write16(self, bus, devfn, reg, val):
-        self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
-        self.outw(0xCFC + (reg & 2), val)
+        with self.paused():
+            self.outl(0xCF8, 0x80000000 | bus << 16 | devfn << 8 | (reg & 0xFC))
+            self.outw(0xCFC + (reg & 2), val)
 
     # ---- QMP ---------------------------------------------------------
     def qmp_cmd(self, execute, **arguments):
