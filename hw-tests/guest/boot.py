@@ -12,7 +12,7 @@ plays the driver from user space (edu DMA checks, identity pre-map for
 e1000 / virtio-net / nvme).
 
 Kernel suite (--kernel PATH or CALGARY_GUEST_KERNEL): boots that kernel with
-the same initramfs three times (default, iommu=off, calgary=disable=0x28)
+the same initramfs three times (default, iommu=off, calgary=disable=0x24)
 and validates the kernel's own Calgary driver.
 
 Prints one line per check, `PASS|FAIL|SKIP name — reason`, then per-PHB
@@ -47,7 +47,7 @@ STAT_PROPS = [
 BLOB_SIZE = 512 * 1024
 DISK_SEED = 24301  # keep in sync with calgary-guest's default (0x5EED)
 DISK_OFF, DISK_LEN = 1 << 20, 4 << 20
-DISABLE_BUS = 0x28  # calgary=disable=<bus> boot of the kernel suite (calgary0.1 per the machine contract)
+DISABLE_BUS = 0x24  # calgary=disable=<bus> boot of the kernel suite (calgary0.1 per the machine contract)
 
 
 @dataclass

@@ -347,7 +347,7 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
             let stuff = c.stuff(p);
             let bus = ((stuff >> 16) & 0xff) as u8;
             let fun = devs.iter().find(|d| d.bus == bus && d.slot == 0 && d.is_calgary_phb());
-            let expect_bus = 0x20 + 8 * (4 * c.index + p) as u8;
+            let expect_bus = 0x20 + 4 * (4 * c.index + p) as u8;
             match fun {
                 Some(f) => {
                     if f.device == 0x0308 {
@@ -356,7 +356,7 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
                     descs.push(format!("calgary{}.{} bus {:#04x} ({:04x}:{:04x})", c.index, p, bus, f.vendor, f.device));
                     info(&format!("phb calgary{}.{} bus={bus:#04x} stuff={stuff:#010x}", c.index, p));
                     if bus != expect_bus {
-                        numbering.push(format!("calgary{}.{} STUFF bus {bus:#x} != 0x20+8*(4c+p) = {expect_bus:#x}", c.index, p));
+                        numbering.push(format!("calgary{}.{} STUFF bus {bus:#x} != 0x20+4*(4c+p) = {expect_bus:#x}", c.index, p));
                     }
                     phbs.push(Phb { chip: c.index, phb: p, bus, stuff });
                 }
@@ -368,7 +368,7 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
         }
     }
     if numbering.is_empty() {
-        r.pass("phb-bus-numbering", "every PHB p of chip c is bus 0x20+8*(4c+p)");
+        r.pass("phb-bus-numbering", "every PHB p of chip c is bus 0x20+4*(4c+p)");
     } else {
         r.fail("phb-bus-numbering", &numbering.join("; "));
     }
