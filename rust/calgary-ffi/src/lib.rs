@@ -24,7 +24,12 @@ use calgary_core::{
 };
 
 /// bindgen's view of `c-shim/calgary-ffi.h`.
-#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code)]
+#[allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
 #[allow(clippy::all)]
 pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/calgary_ffi_sys.rs"));
@@ -145,8 +150,11 @@ fn cache_config(policy: u32, entries: u32, ways: u32) -> Result<CacheConfig, Str
 }
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_cache_config_check(
+pub unsafe extern "C" fn calgary_cache_config_check(
     policy: u32,
     entries: u32,
     ways: u32,
@@ -193,8 +201,11 @@ fn chip_config(cfg: &sys::CalgaryChipConfig) -> Result<ChipConfig, String> {
 }
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_chip_new(
+pub unsafe extern "C" fn calgary_chip_new(
     cfg: *const sys::CalgaryChipConfig,
     read_tce: sys::CalgaryReadTceFn,
     opaque: *mut c_void,
@@ -206,7 +217,8 @@ pub extern "C" fn calgary_chip_new(
         put_str(err, err_len, "no configuration");
         return std::ptr::null_mut();
     };
-    let made = catch_unwind(|| chip_config(cfg).and_then(|c| Chip::new(c).map_err(|e| e.to_string())));
+    let made =
+        catch_unwind(|| chip_config(cfg).and_then(|c| Chip::new(c).map_err(|e| e.to_string())));
     match made {
         Ok(Ok(chip)) => {
             let b = Box::new(ChipBox {
@@ -229,8 +241,11 @@ pub extern "C" fn calgary_chip_new(
 check_abi!(calgary_chip_new: unsafe extern "C" fn(*const sys::CalgaryChipConfig, sys::CalgaryReadTceFn, *mut c_void, *mut c_char, usize) -> *mut sys::CalgaryChip);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_chip_free(chip: *mut sys::CalgaryChip) {
+pub unsafe extern "C" fn calgary_chip_free(chip: *mut sys::CalgaryChip) {
     if !chip.is_null() {
         // SAFETY: created by Box::into_raw in calgary_chip_new, freed once.
         drop(unsafe { Box::from_raw(chip as *mut ChipBox) });
@@ -239,8 +254,11 @@ pub extern "C" fn calgary_chip_free(chip: *mut sys::CalgaryChip) {
 check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
+pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
     if let Some(c) = chip_ref(chip) {
         // A reset is the one way out of a broken state.
         c.broken.store(false, Ordering::Relaxed);
@@ -306,8 +324,11 @@ fn fill_event(ev: *mut sys::CalgaryEvent, e: Option<MmioEvent>) {
 }
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_mmio_read(
+pub unsafe extern "C" fn calgary_mmio_read(
     chip: *mut sys::CalgaryChip,
     offset: u64,
     size: u32,
@@ -323,8 +344,11 @@ pub extern "C" fn calgary_mmio_read(
 check_abi!(calgary_mmio_read: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, u32, *mut sys::CalgaryEvent) -> u64);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_mmio_write(
+pub unsafe extern "C" fn calgary_mmio_write(
     chip: *mut sys::CalgaryChip,
     offset: u64,
     size: u32,
@@ -343,8 +367,11 @@ check_abi!(calgary_mmio_write: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, 
 const REASON_BROKEN: u8 = 7;
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_translate(
+pub unsafe extern "C" fn calgary_translate(
     chip: *mut sys::CalgaryChip,
     phb: u32,
     io_addr: u64,
@@ -420,8 +447,11 @@ pub extern "C" fn calgary_translate(
 check_abi!(calgary_translate: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u64, u32, u8, u8, *mut sys::CalgaryXlate) -> bool);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_fault_reason_str(reason: u32) -> *const c_char {
+pub unsafe extern "C" fn calgary_fault_reason_str(reason: u32) -> *const c_char {
     let s: &'static [u8] = match FaultReason::ALL
         .iter()
         .find(|r| u32::from(r.code()) == reason)
@@ -440,8 +470,11 @@ pub extern "C" fn calgary_fault_reason_str(reason: u32) -> *const c_char {
 check_abi!(calgary_fault_reason_str: unsafe extern "C" fn(u32) -> *const c_char);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_phb_stats(
+pub unsafe extern "C" fn calgary_phb_stats(
     chip: *mut sys::CalgaryChip,
     phb: u32,
     out: *mut sys::CalgaryPhbStats,
@@ -496,8 +529,15 @@ pub extern "C" fn calgary_phb_stats(
 check_abi!(calgary_phb_stats: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut sys::CalgaryPhbStats) -> bool);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_state_save(chip: *mut sys::CalgaryChip, buf: *mut u8, len: usize) -> usize {
+pub unsafe extern "C" fn calgary_state_save(
+    chip: *mut sys::CalgaryChip,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
     let Some(c) = chip_ref(chip) else {
         return 0;
     };
@@ -511,8 +551,11 @@ pub extern "C" fn calgary_state_save(chip: *mut sys::CalgaryChip, buf: *mut u8, 
 check_abi!(calgary_state_save: unsafe extern "C" fn(*mut sys::CalgaryChip, *mut u8, usize) -> usize);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_state_load(
+pub unsafe extern "C" fn calgary_state_load(
     chip: *mut sys::CalgaryChip,
     buf: *const u8,
     len: usize,
@@ -542,8 +585,11 @@ pub extern "C" fn calgary_state_load(
 check_abi!(calgary_state_load: unsafe extern "C" fn(*mut sys::CalgaryChip, *const u8, usize, *mut c_char, usize) -> bool);
 
 /// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
-pub extern "C" fn calgary_rio_option_rom(
+pub unsafe extern "C" fn calgary_rio_option_rom(
     chips: *const sys::CalgaryRioChip,
     n: u32,
     buf: *mut u8,

@@ -56,6 +56,7 @@ pub fn rio_option_rom(table: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -76,8 +77,14 @@ mod tests {
         // mov si, imm16 / mov cx, imm16 opcodes precede the immediates
         assert_eq!(rom[SI_IMM - 1], 0xBE);
         assert_eq!(rom[CX_IMM - 1], 0xB9);
-        assert_eq!(u16::from_le_bytes([rom[SI_IMM], rom[SI_IMM + 1]]) as usize, TABLE_OFFSET);
-        assert_eq!(u16::from_le_bytes([rom[CX_IMM], rom[CX_IMM + 1]]) as usize, 79);
+        assert_eq!(
+            u16::from_le_bytes([rom[SI_IMM], rom[SI_IMM + 1]]) as usize,
+            TABLE_OFFSET
+        );
+        assert_eq!(
+            u16::from_le_bytes([rom[CX_IMM], rom[CX_IMM + 1]]) as usize,
+            79
+        );
         // reads the EBDA segment from 0x40E and copies to offset 0x180
         assert_eq!(&rom[3 + 7..3 + 10], &[0xA1, 0x0E, 0x04]);
         assert_eq!(&rom[3 + 12..3 + 15], &[0xBF, 0x80, 0x01]);
