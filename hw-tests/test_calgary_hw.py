@@ -441,6 +441,32 @@ class Inspect(unittest.TestCase):
 
 
 @needs_qemu
+class Trace(unittest.TestCase):
+    """Trace events: off by default, switchable at run time, one per step."""
+
+    def test_trace_events_translate_fault_flush(self):
+        m = CalgaryMachine(phb=0)
+        try:
+            m.edu_setup()
+            m.program_tar(0)
+            m.set_tce(0x210, tce(0x03100000, read=True, write=False))
+            m.enable()
+            m.ram_to_edu(0x210000)
+            self.assertNotIn("calgary_translate", m.guest_log(), "off by default")
+            m.qmp_cmd("trace-event-set-state", name="calgary_*", enable=True)
+            m.ram_to_edu(0x210000)
+            m.edu_to_ram(0x300000)
+            m.program_tar(0)
+            log = m.guest_log()
+            self.assertRegex(log, r"calgary_translate calgary0\.0 devfn 0x08 io 0x210000 flag 1 -> 0x3100000")
+            self.assertRegex(log, r"calgary_fault calgary0\.0 devfn 0x08 io 0x300000 write blocked")
+            self.assertIn("calgary_flush chip 0 phb 0", log)
+            self.assertIn("calgary_mmio_write", log)
+        finally:
+            m.close()
+
+
+@needs_qemu
 class Lifecycle(unittest.TestCase):
     """Reset returns every register to reset values; migration keeps state."""
 
