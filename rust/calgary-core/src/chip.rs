@@ -35,6 +35,10 @@ pub(crate) struct Phb {
     pub cache: TceCache,
     pub stats: PhbStats,
     pub derived: Derived,
+    /// The last blocked device access (IO page, direction, requester).
+    /// QEMU retries a blocked DMA in small pieces, one translate call each;
+    /// repeats of the same page by the same requester count once.
+    pub last_block: Option<(u64, Direction, Requester)>,
 }
 
 impl Phb {
@@ -50,6 +54,7 @@ impl Phb {
             cache: TceCache::new(&cfg.cache),
             stats: PhbStats::default(),
             derived: Derived::default(),
+            last_block: None,
         };
         p.recompute();
         p
@@ -514,6 +519,7 @@ impl Chip {
         // Step 6: page frame.
         if device {
             p.stats.translations = p.stats.translations.wrapping_add(1);
+            p.last_block = None;
         }
         Ok(Translation {
             phys: (tce & TCE_RPN_MASK) | (io_addr & TCE_PAGE_MASK),
@@ -728,6 +734,11 @@ fn block(
     if !device {
         return f;
     }
+    let key = (io_addr >> 12, dir, requester);
+    if p.last_block == Some(key) {
+        return f;
+    }
+    p.last_block = Some(key);
     p.stats.count_blocked(reason);
     if p.latched.is_none() {
         f.newly_latched = true;
