@@ -735,11 +735,10 @@ fn block(
         return f;
     }
     let key = (io_addr >> 12, dir, requester);
-    if p.last_block == Some(key) {
-        return f;
+    if p.last_block != Some(key) {
+        p.last_block = Some(key);
+        p.stats.count_blocked(reason);
     }
-    p.last_block = Some(key);
-    p.stats.count_blocked(reason);
     if p.latched.is_none() {
         f.newly_latched = true;
         let (csr, plssr) = csr_encode(&f);

@@ -46,6 +46,11 @@ fn blocked_retries_of_one_page_count_once() {
         assert!(dma(&mut c, 0, 0x30_0000 + off, Direction::Write, &mem).is_err());
     }
     assert_eq!(c.stats(0).unwrap().blocked_total(), 1);
+    // Counting aside, a repeat still latches once the guest cleared CSR.
+    writel(&mut c, regs::phb_reg(0, regs::PHB_CSR_OFFSET), 0);
+    let f = dma(&mut c, 0, 0x30_0000, Direction::Write, &mem).unwrap_err();
+    assert!(f.newly_latched);
+    assert_ne!(c.phb_csr(0) & 0xFFE0_FFFF, 0);
     assert!(dma(&mut c, 0, 0x30_0000, Direction::Read, &mem).is_err());
     assert!(dma(&mut c, 0, 0x30_1000, Direction::Read, &mem).is_err());
     assert_eq!(c.stats(0).unwrap().blocked_total(), 3);
