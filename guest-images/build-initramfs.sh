@@ -13,13 +13,13 @@
 #   Prints (stdout) shell-style KEY=VALUE lines:
 #     KERNEL=.../vmlinuz  INITRD=.../initramfs-<key>.cpio.gz  KVER=...  KEY=...
 # Environment:
-#   CALGARY_GUEST_CACHE   override the cache directory
+#   CALGARY_GUEST_CACHE   override the cache directory (default: $CALGARY_CACHE/guest)
 #   CALGARY_GUEST_OFFLINE=1  do not consult apt; reuse the last assembled set
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-cache="${CALGARY_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu/guest}"
+cache="${CALGARY_GUEST_CACHE:-${CALGARY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu}/guest}"
 quiet=0
 for a in "$@"; do
     case "$a" in
