@@ -38,16 +38,23 @@ class CalgaryMachine(Machine):
         self.bus = bus_of(0, phb)
         self.edu_bar = None
 
-    def wait_bios(self, timeout=20):
-        """Wait until SeaBIOS has assigned edu's BAR."""
+    def wait_bios(self, timeout=60):
+        """Wait until SeaBIOS has assigned BARs: its option ROMs run after PCI
+        setup, and ours leaves the Rio table (id 0x4752) at EBDA+0x180.
+        Polling guest RAM needs no pause (config cycles do)."""
         deadline = time.time() + timeout
+        while time.time() < deadline:
+            seg = struct.unpack("<H", self.memread(0x40E, 2))[0]
+            if seg and struct.unpack("<H", self.memread((seg << 4) + 0x182, 2))[0] == 0x4752:
+                break
+            time.sleep(0.1)
         while time.time() < deadline:
             bar = self.cfg_read(self.bus, EDU_DEVFN, 0x10) & ~0xF
             cmd = self.cfg_read(self.bus, EDU_DEVFN, 0x04) & 0xFFFF
             if bar and (cmd & 2):
                 return bar
-            time.sleep(0.2)
-        raise AssertionError("SeaBIOS did not enable edu's BAR")
+            time.sleep(0.5)
+        raise AssertionError("SeaBIOS did not enable edu's BAR within %d s" % timeout)
 
     def edu_setup(self):
         self.edu_bar = self.wait_bios()
