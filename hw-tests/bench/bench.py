@@ -387,6 +387,9 @@ class Boot:
                     self.error += s + "; "
                 elif s.startswith("BENCH-DONE"):
                     finished = True
+                elif "Kernel panic" in s:
+                    self.error += s.strip() + "; "
+                    deadline = time.monotonic()
             if ended:
                 break
         if finished:
@@ -430,7 +433,7 @@ def fmt_size(n: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="CI size: 3 configs, few workloads, 1 rep (~2 min)")
+    ap.add_argument("--quick", action="store_true", help="CI size: 4 configs, few workloads, 1 rep (~1-2 min)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--reps", type=int)
     ap.add_argument("--secs", type=int)
@@ -444,7 +447,7 @@ def main() -> int:
     user_kernel = os.environ.get("CALGARY_GUEST_KERNEL") or None
     allc = configs(user_kernel)
     if a.quick:
-        names = ["nommu", "premap-faithful", "intel-lazy"]
+        names = ["nommu", "premap-faithful", "q35", "intel-lazy"]
         sizes = [64, 65536]
         blk_sizes = [512 * 1024]
         nics = ["virtio"]
@@ -501,18 +504,28 @@ def main() -> int:
                         jobs.append((f"net-{nic}-{mode}-{s}-r{rep}", "net", nic, mode, s, secs))
         for s in blk_sizes:
             jobs.append((f"blk-nvme-read-{s}-r{rep}", "blk", "nvme", "read", s, secs))
-    jobtext = "".join(" ".join(str(x) for x in j) + "\n" for j in jobs)
-    init = cpio_newc([("bin", 0o040755, b""), ("bench-init", 0o100755, BENCH_INIT.encode()),
-                      ("bench-jobs", 0o100644, jobtext.encode()),
-                      ("bin/calgary-bench", 0o100755, tool.read_bytes())])
-    initrd = outdir / "initrd-bench.img"
-    with open(initrd, "wb") as f:
-        f.write(Path(guest["INITRD"]).read_bytes())
-        f.write(init)
+    base_initrd = Path(guest["INITRD"]).read_bytes()
+    tool_bytes = tool.read_bytes()
+
+    def make_initrd(name: str, js: list[tuple]) -> Path:
+        jobtext = "".join(" ".join(str(x) for x in j) + "\n" for j in js)
+        init = cpio_newc([("bin", 0o040755, b""), ("bench-init", 0o100755, BENCH_INIT.encode()),
+                          ("bench-jobs", 0o100644, jobtext.encode()),
+                          ("bin/calgary-bench", 0o100755, tool_bytes)])
+        path = outdir / f"initrd-{name}.img"
+        with open(path, "wb") as f:
+            f.write(base_initrd)
+            # Linux looks for a following cpio only at 4-byte aligned offsets
+            # (zeros in between are skipped).
+            f.write(b"\0" * (-len(base_initrd) % 512))
+            f.write(init)
+        return path
+
+    initrd_for = {rep: make_initrd(f"r{rep}", [j for j in jobs if j[0].endswith(f"-r{rep}")]) for rep in range(reps)}
 
     per_job = secs + 1.5  # connect + teardown + console latency
-    boot_s = 25
-    est = len(names) * (boot_s + len(jobs) * per_job) + (60 if a.trace else 0)
+    boot_s = 8
+    est = len(names) * reps * boot_s + len(names) * len(jobs) * per_job + (60 if a.trace else 0)
     log(f"bench: {len(names)} configurations x {len(jobs)} runs ({reps} reps, {secs}s each): "
         f"about {est / 60:.1f} min total; output in {outdir}")
     t_start = time.monotonic()
@@ -526,20 +539,28 @@ def main() -> int:
         sys.stderr.write(f"\r[{state['n']:3d}/{total_runs}] {cfg:16s} {jid:34s} elapsed {el:5.0f}s  eta {eta:4.0f}s ")
         sys.stderr.flush()
 
-    boots: dict[str, Boot] = {}
+    boots: dict[str, list[Boot]] = {n: [] for n in names}
+    # Interleaved: each repetition boots every configuration once, so slow
+    # phases of a shared host spread over all configurations alike.
     try:
-        for n in names:
-            b = Boot(n, allc[n], a, guest, initrd, jobs, net_ok, outdir, progress)
-            b.run()
-            boots[n] = b
-            if b.error:
-                log(f"\nbench: {n}: {b.error}")
+        for rep in range(reps):
+            rjobs = [j for j in jobs if j[0].endswith(f"-r{rep}")]
+            for n in names:
+                b = Boot(f"{n}-r{rep}", allc[n], a, guest, initrd_for[rep], rjobs, net_ok, outdir, progress)
+                b.cfgname = n
+                b.run()
+                boots[n].append(b)
+                if b.error:
+                    log(f"\nbench: {n} rep {rep}: {b.error}")
         trace_note = ""
         if a.trace:
             tr = outdir / "trace-premap.log"
-            tjobs = [j for j in jobs if j[0].endswith("-r0")]
+            # a short, representative slice: the log grows by ~80 bytes per DMA page
+            tjobs = [(j[0], j[1], j[2], j[3], j[4], 1) for j in jobs if j[0].endswith("-r0")
+                     and j[4] in (64, 1024, 4096, 65536, 524288)]
+            initrd_trace = make_initrd("trace", tjobs)
             cfgname = "user-calgary" if user_kernel else "premap-faithful"
-            b = Boot(f"trace-{cfgname}", allc[cfgname], a, guest, initrd, tjobs, net_ok, outdir, progress, trace=tr)
+            b = Boot(f"trace-{cfgname}", allc[cfgname], a, guest, initrd_trace, tjobs, net_ok, outdir, progress, trace=tr)
             b.run()
             host_tool = REPO / "target" / "release" / "calgary-bench"
             subprocess.run(["nice", "cargo", "build", "-q", "--release", "-p", "calgary-bench"], cwd=REPO)
@@ -555,7 +576,8 @@ def main() -> int:
     # ------------------------------------------------------------ aggregate
     raw_rows = []
     agg: dict[tuple, dict] = {}
-    for n, b in boots.items():
+    for n, bl in boots.items():
+      for b in bl:
         for r in b.results:
             base_id = r["id"].rsplit("-r", 1)[0]
             kind, nic, mode, size = base_id.split("-")[0], base_id.split("-")[1], base_id.split("-")[2], int(base_id.split("-")[3])
@@ -649,7 +671,7 @@ def main() -> int:
     elif not user_kernel:
         goals.append("- Calgary-capable kernel goal: not measured (set CALGARY_GUEST_KERNEL)")
     intel = "intel-lazy"
-    cal = "user-calgary" if user_kernel and "user-calgary" in boots else "premap-faithful"
+    cal = "user-calgary" if user_kernel and boots.get("user-calgary") else "premap-faithful"
     pairs = []
     for r in summary:
         if r["config"] != cal:
@@ -667,10 +689,11 @@ def main() -> int:
                "", "Full table: replay/replay.csv, plot: replay/replay-hitrate.png", ""]
     # PHB stats
     st = []
-    for n, b in boots.items():
-        for phb, row in b.stats.items():
-            if row.get("translations"):
-                st.append(f"{n:16s} {phb:11s} " + " ".join(f"{k}={v}" for k, v in row.items()))
+    for n, bl in boots.items():
+        for b in bl:
+            for phb, row in b.stats.items():
+                if row.get("translations"):
+                    st.append(f"{b.name:18s} {phb:11s} " + " ".join(f"{k}={v}" for k, v in row.items()))
     (outdir / "phb-stats.txt").write_text("\n".join(st) + "\n")
     if st:
         md += ["## Calgary per-PHB statistics (QMP, end of each run)", "", "```"] + st + ["```", ""]
@@ -688,7 +711,7 @@ def main() -> int:
                         "--out", str(outdir / f"{wl}.png")], capture_output=True)
     print("\n".join(md))
     print(f"\nbench: results in {outdir}")
-    failed = [n for n, b in boots.items() if not b.results]
+    failed = [n for n, bl in boots.items() if not any(b.results for b in bl)]
     return 1 if failed else 0
 
 

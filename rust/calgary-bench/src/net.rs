@@ -118,6 +118,10 @@ pub fn client(a: &Args) -> Result<(), String> {
         }
     }
     let mut s = s.ok_or(format!("cannot connect to {addr}"))?;
+    // Never hang a whole benchmark on one lost connection.
+    let limit = Some(Duration::from_secs(secs + 15));
+    s.set_read_timeout(limit).map_err(|e| e.to_string())?;
+    s.set_write_timeout(limit).map_err(|e| e.to_string())?;
     let mut h = [0u8; 16];
     h[0..4].copy_from_slice(&mode.to_le_bytes());
     h[4..8].copy_from_slice(&(size as u32).to_le_bytes());
