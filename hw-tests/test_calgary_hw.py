@@ -229,6 +229,31 @@ class FirmwareView(unittest.TestCase):
 
 
 @needs_qemu
+class FourChips(unittest.TestCase):
+    """§1: up to 4 chips, 16 PHB buses below 0x80, 4 RIO entries."""
+
+    def test_four_chips_sixteen_phbs(self):
+        with Machine(machine="calgary,chips=4,variant=calioc2") as m:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                seg = struct.unpack("<H", m.memread(0x40E, 2))[0]
+                if seg and m.memread((seg << 4) + 0x182, 2) == b"\x52\x47":
+                    break
+                time.sleep(0.1)
+            hdr = (struct.unpack("<H", m.memread(0x40E, 2))[0] << 4) + 0x184
+            self.assertEqual(m.memread(hdr, 3), bytes([3, 1, 4]))
+            with m.paused():
+                found = [b for b in range(256) if m.cfg_read(b, 0, 0) == 0x03081014]
+            expect = [bus_of(c, p) for c in range(4) for p in range(4)]
+            self.assertEqual(found, expect)
+            self.assertLess(max(found), 0x80)
+            for c in range(4):
+                for p in range(4):
+                    v = m.reg_read(c, stuff_off(p))
+                    self.assertEqual((v >> 16) & 0xFF, bus_of(c, p))
+
+
+@needs_qemu
 class Dma(unittest.TestCase):
     """§4: every DMA of a device behind a PHB is translated or blocked."""
 
