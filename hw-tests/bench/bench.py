@@ -28,6 +28,13 @@ Configurations (ratios are to the matching no-IOMMU baseline):
   intel-strict     ... iommu.strict=1                               vs q35
   user-nommu       $CALGARY_GUEST_KERNEL on chips=0                 baseline
   user-calgary     $CALGARY_GUEST_KERNEL doing its own map/unmap    vs user-nommu
+  user-q35         $CALGARY_GUEST_KERNEL on q35, no IOMMU           baseline
+  user-intel-lazy  $CALGARY_GUEST_KERNEL with intel-iommu (lazy)    vs user-q35
+
+With --insns (needs $CALGARY_GUEST_KERNEL and its System.map next to it or
+in $CALGARY_GUEST_SYSTEM_MAP) one extra boot per user-kernel configuration
+runs under the TCG plugin (rust/calgary-plugin) and reports the guest
+instructions spent in the kernel's IOMMU map/unmap/flush functions.
 
 Measures throughput (in the guest), guest CPU (/proc/stat in the guest) and
 host CPU of the QEMU process (/proc/<pid>/stat), with several repetitions
@@ -281,6 +288,9 @@ def configs(user_kernel: str | None) -> dict[str, dict]:
         c["user-nommu"] = dict(machine="calgary,chips=0", place="pc", kernel=user_kernel, append="iommu=off", base=None)
         c["user-calgary"] = dict(machine="calgary,tce-cache=faithful", place="calgary", kernel=user_kernel,
                                  append="iommu=calgary", base="user-nommu")
+        c["user-q35"] = dict(machine="q35", place="q35", kernel=user_kernel, append="intel_iommu=off", base=None)
+        c["user-intel-lazy"] = dict(machine="q35", place="q35", intel=True, kernel=user_kernel,
+                                    append="intel_iommu=on iommu.strict=0", base="user-q35")
     return c
 
 
@@ -307,9 +317,11 @@ def device_args(place: str, net: bool, blk: bool) -> list[str]:
 
 class Boot:
     def __init__(self, name: str, cfg: dict, a: argparse.Namespace, guest: dict, initrd: Path,
-                 jobs: list[tuple], net: bool, outdir: Path, progress, trace: Path | None = None):
+                 jobs: list[tuple], net: bool, outdir: Path, progress, trace: Path | None = None,
+                 plugin: str | None = None):
         self.name, self.cfg, self.a, self.guest, self.initrd = name, cfg, a, guest, initrd
         self.jobs, self.net, self.outdir, self.progress, self.trace = jobs, net, outdir, progress, trace
+        self.plugin = plugin
         self.results: list[dict] = []
         self.stats: dict[str, dict] = {}
         self.console: list[str] = []
@@ -332,6 +344,8 @@ class Boot:
         cmd += device_args(self.cfg["place"], self.net, blk)
         if self.trace:
             cmd += ["-trace", "calgary_translate", "-trace", "calgary_flush", "-D", str(self.trace)]
+        if self.plugin:
+            cmd += ["-plugin", self.plugin]
         if self.net:
             cmd = ["ip", "netns", "exec", NETNS] + cmd
         cmd = ["nice", "-n", "5"] + cmd
@@ -419,6 +433,54 @@ class Boot:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- instruction counts (plugin)
+
+IOMMU_SYMS = [
+    # Calgary (Linux <= 5.6)
+    "calgary_map_page", "calgary_unmap_page", "calgary_map_sg", "calgary_unmap_sg", "iommu_free",
+    "tce_build", "tce_free", "calgary_tce_cache_blast", "calioc2_tce_cache_blast",
+    # intel-iommu (5.4)
+    "intel_map_page", "intel_unmap_page", "intel_map_sg", "intel_unmap_sg", "intel_unmap", "__intel_map_single",
+    "domain_mapping", "alloc_iova_fast", "free_iova_fast", "queue_iova", "iommu_flush_iova", "qi_submit_sync",
+    "iommu_flush_iotlb_psi", "dma_pte_clear_range",
+    # no IOMMU
+    "dma_direct_map_page", "dma_direct_map_sg",
+]
+
+
+def count_insns(a, allc, guest, make_initrd, jobs, net_ok, outdir, progress, user_kernel) -> list[str]:
+    smap = os.environ.get("CALGARY_GUEST_SYSTEM_MAP") or str(Path(user_kernel).with_name("System.map"))
+    lib = REPO / "target" / "release" / "libcalgary_plugin.so"
+    subprocess.run(["nice", "cargo", "build", "-q", "--release", "-p", "calgary-plugin"], cwd=REPO)
+    if a.accel != "tcg" or not Path(smap).exists() or not lib.exists():
+        return ["## Guest instructions in IOMMU functions", "",
+                f"- not measured: needs TCG, the plugin ({lib}) and {smap}", ""]
+    tjobs = [j for j in jobs if j[0].endswith("-r0")]
+    initrd = make_initrd("insns", tjobs)
+    rows = []
+    for n in [c for c in ("user-nommu", "user-calgary", "user-q35", "user-intel-lazy") if c in allc]:
+        out = outdir / f"insns-{n}.json"
+        plugin = f"{lib},out={out},map={smap},syms={':'.join(IOMMU_SYMS)}"
+        b = Boot(f"insns-{n}", allc[n], a, guest, initrd, tjobs, net_ok, outdir, progress, plugin=plugin)
+        b.run()
+        try:
+            d = json.loads(out.read_text())
+        except (OSError, ValueError):
+            rows.append(f"| {n} | (no plugin output) | | | |")
+            continue
+        io = sum(r["insns"] for r in d["ranges"] if not r["name"].startswith("dma_direct"))
+        direct = sum(r["insns"] for r in d["ranges"] if r["name"].startswith("dma_direct"))
+        calls = sum(r["calls"] for r in d["ranges"] if r["name"].endswith(("map_page", "map_sg")) and "unmap" not in r["name"])
+        nbytes = sum(int(r.get("bytes", 0)) for r in b.results)
+        top = sorted((r for r in d["ranges"] if r["insns"]), key=lambda r: -r["insns"])[:4]
+        rows.append(f"| {n} | {d['kernel']:,} | {io + direct:,} ({(io + direct) / max(d['kernel'], 1) * 100:.2f}%) | "
+                    f"{calls:,} | {(io + direct) / max(nbytes / 1e6, 1e-9):,.0f} | "
+                    + ", ".join(f"{r['name']} {r['insns']:,}" for r in top) + " |")
+    return ["## Guest instructions in DMA-mapping functions (TCG plugin, one boot each, all workloads once)", "",
+            "| config | kernel insns | in map/unmap/flush fns | map calls | insns per MB moved | top functions |",
+            "|---|---|---|---|---|---|"] + rows + [""]
+
+
 # ---------------------------------------------------------------- report
 
 def med_spread(vals: list[float]) -> tuple[float, float, float]:
@@ -440,6 +502,8 @@ def main() -> int:
     ap.add_argument("--configs", help="comma list (default: all that apply)")
     ap.add_argument("--sizes", help="network message sizes, comma list")
     ap.add_argument("--trace", action="store_true", help="also record a translation trace and replay it")
+    ap.add_argument("--insns", action="store_true",
+                    help="count guest instructions in IOMMU map/unmap functions (TCG plugin, user kernel)")
     ap.add_argument("--qemu", type=Path, default=Path(os.environ.get("CALGARY_QEMU", DEFAULT_QEMU)))
     ap.add_argument("--accel", default="tcg")
     a = ap.parse_args()
@@ -570,6 +634,9 @@ def main() -> int:
             (outdir / "replay.txt").write_text(p.stdout + p.stderr)
             trace_note = "\n".join(l for l in p.stdout.splitlines() if l.startswith(("workload:", "verdict:")))
             tr.unlink(missing_ok=True)  # large
+        insns_md: list[str] = []
+        if a.insns and user_kernel:
+            insns_md = count_insns(a, allc, guest, make_initrd, jobs, net_ok, outdir, progress, user_kernel)
     finally:
         teardown_netns(peer)
     sys.stderr.write("\n")
@@ -685,6 +752,8 @@ def main() -> int:
         goals.append(f"- {cal} overhead <= half of intel-iommu (lazy) overhead on every workload ({len(pairs)} cells, "
                      f"overheads under 1% count as met): {'MET' if not bad else 'NOT met on ' + ', '.join(f'{w} {fmt_size(s)} ({o1:.3f} vs {o2:.3f})' for w, s, o1, o2 in bad[:6])}")
     md += ["## Goals", ""] + (goals or ["- (no data)"]) + [""]
+    if a.insns:
+        md += insns_md or ["## Guest instructions in IOMMU functions", "", "- not measured (needs CALGARY_GUEST_KERNEL, its System.map and TCG)", ""]
     if a.trace and trace_note:
         md += ["## TCE-cache design space (replay of a recorded run)", "", "```", trace_note, "```",
                "", "Full table: replay/replay.csv, plot: replay/replay-hitrate.png", ""]

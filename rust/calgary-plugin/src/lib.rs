@@ -212,6 +212,9 @@ pub unsafe extern "C" fn qemu_plugin_install(
         outs("calgary-plugin: cannot allocate scoreboard\n");
         return -1;
     }
+    if !cfg.missing.is_empty() {
+        outs(&format!("calgary-plugin: not in the System.map (ignored): {}\n", cfg.missing.join(", ")));
+    }
     let _ = STATE.set(State { score, ranges: cfg.ranges, out: cfg.out });
     sys::qemu_plugin_register_vcpu_tb_trans_cb(id, Some(tb_trans));
     sys::qemu_plugin_register_atexit_cb(id, Some(at_exit), std::ptr::null_mut());

@@ -13,6 +13,9 @@ pub struct Range {
 pub struct Config {
     pub out: Option<String>,
     pub ranges: Vec<Range>,
+    /// `syms=` names not found in the map (reported, not fatal: one symbol
+    /// list can then serve several kernels).
+    pub missing: Vec<String>,
 }
 
 pub fn parse_hex(s: &str) -> Result<u64, String> {
@@ -43,7 +46,8 @@ pub fn parse_ranges_file(text: &str) -> Result<Vec<Range>, String> {
 }
 
 /// Symbols from a System.map; each runs to the next higher address.
-pub fn ranges_from_map(map: &str, syms: &[String]) -> Result<Vec<Range>, String> {
+/// Returns the ranges and the requested names that matched nothing.
+pub fn ranges_from_map(map: &str, syms: &[String]) -> (Vec<Range>, Vec<String>) {
     let mut entries: Vec<(u64, &str)> = Vec::new();
     for line in map.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -56,6 +60,7 @@ pub fn ranges_from_map(map: &str, syms: &[String]) -> Result<Vec<Range>, String>
     }
     let addrs: BTreeSet<u64> = entries.iter().map(|e| e.0).collect();
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for want in syms {
         let (prefix, glob) = match want.strip_suffix('*') {
             Some(p) => (p, true),
@@ -72,10 +77,10 @@ pub fn ranges_from_map(map: &str, syms: &[String]) -> Result<Vec<Range>, String>
             found = true;
         }
         if !found {
-            return Err(format!("symbol '{want}' not in the System.map"));
+            missing.push(want.clone());
         }
     }
-    Ok(out)
+    (out, missing)
 }
 
 pub fn parse_args(args: &[String]) -> Result<Config, String> {
@@ -105,7 +110,12 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
     if !syms.is_empty() {
         let m = map.ok_or("syms= needs map=<System.map>")?;
         let t = std::fs::read_to_string(&m).map_err(|e| format!("map={m}: {e}"))?;
-        cfg.ranges.extend(ranges_from_map(&t, &syms)?);
+        let (r, missing) = ranges_from_map(&t, &syms);
+        if r.is_empty() {
+            return Err(format!("none of the symbols {syms:?} is in {m}"));
+        }
+        cfg.ranges.extend(r);
+        cfg.missing = missing;
     } else if map.is_some() {
         return Err("map= given without syms=".into());
     }
@@ -120,13 +130,13 @@ mod tests {
 
     #[test]
     fn map_ranges_end_at_next_address() {
-        let r = ranges_from_map(MAP, &["foo".into(), "bar*".into()]).unwrap();
+        let (r, miss) = ranges_from_map(MAP, &["foo".into(), "bar*".into(), "nope".into()]);
+        assert_eq!(miss, vec!["nope".to_string()]);
         assert_eq!(r[0], Range { name: "foo".into(), start: 0xffffffff81001000, end: 0xffffffff81001040 });
         assert_eq!(r[1].name, "bar");
         assert_eq!(r[1].end, 0xffffffff81001100);
         assert_eq!(r[2].name, "bar_two");
         assert_eq!(r.len(), 3);
-        assert!(ranges_from_map(MAP, &["nope".into()]).is_err());
     }
 
     #[test]
