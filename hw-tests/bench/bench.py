@@ -502,6 +502,7 @@ def main() -> int:
     ap.add_argument("--configs", help="comma list (default: all that apply)")
     ap.add_argument("--sizes", help="network message sizes, comma list")
     ap.add_argument("--trace", action="store_true", help="also record a translation trace and replay it")
+    ap.add_argument("--keep-trace", action="store_true", help="keep the (large) trace log of --trace")
     ap.add_argument("--insns", action="store_true",
                     help="count guest instructions in IOMMU map/unmap functions (TCG plugin, user kernel)")
     ap.add_argument("--qemu", type=Path, default=Path(os.environ.get("CALGARY_QEMU", DEFAULT_QEMU)))
@@ -633,7 +634,8 @@ def main() -> int:
                                capture_output=True, text=True)
             (outdir / "replay.txt").write_text(p.stdout + p.stderr)
             trace_note = "\n".join(l for l in p.stdout.splitlines() if l.startswith(("workload:", "verdict:")))
-            tr.unlink(missing_ok=True)  # large
+            if not a.keep_trace:
+                tr.unlink(missing_ok=True)  # large
         insns_md: list[str] = []
         if a.insns and user_kernel:
             insns_md = count_insns(a, allc, guest, make_initrd, jobs, net_ok, outdir, progress, user_kernel)

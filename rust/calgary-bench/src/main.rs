@@ -3,7 +3,7 @@
 //! Host side:
 //!   calgary-bench replay --trace LOG [--sizes 16,32,..] [--ways 1,2,4,8,full]
 //!                        [--policies off,coherent,faithful] [--out DIR]
-//!                        [--flush-cost N] [--inval-cost N]
+//!                        [--flush-cost N] [--inval-cost N] [--lines 1,8]
 //!   calgary-bench peer [--port 5001]           network peer (run inside the netns)
 //!   calgary-bench plot --csv F --x COL --y COL --series COL[,COL] [--where COL=V,..]
 //!                      [--title T] [--xlabel L] [--ylabel L] [--log2x] [--hline V:LABEL] --out F.png
@@ -108,6 +108,11 @@ fn cmd_replay(a: &Args) -> Result<(), String> {
         out: PathBuf::from(a.get_or("out", "replay-out")),
         flush_cost: a.get_or("flush-cost", "50").parse().map_err(|_| "bad --flush-cost")?,
         inval_cost: a.get_or("inval-cost", "0").parse().map_err(|_| "bad --inval-cost")?,
+        lines: a
+            .get_or("lines", "1,8")
+            .split(',')
+            .map(|s| s.parse::<u64>().map_err(|_| format!("bad line size '{s}'")))
+            .collect::<Result<Vec<_>, _>>()?,
     };
     replay::run(&o)
 }
