@@ -502,6 +502,7 @@ def main() -> int:
     ap.add_argument("--configs", help="comma list (default: all that apply)")
     ap.add_argument("--sizes", help="network message sizes, comma list")
     ap.add_argument("--trace", action="store_true", help="also record a translation trace and replay it")
+    ap.add_argument("--workloads", help="only jobs whose id starts with one of these, e.g. blk,net-virtio")
     ap.add_argument("--keep-trace", action="store_true", help="keep the (large) trace log of --trace")
     ap.add_argument("--insns", action="store_true",
                     help="count guest instructions in IOMMU map/unmap functions (TCG plugin, user kernel)")
@@ -570,6 +571,12 @@ def main() -> int:
                         jobs.append((f"net-{nic}-{mode}-{s}-r{rep}", "net", nic, mode, s, secs))
         for s in blk_sizes:
             jobs.append((f"blk-nvme-read-{s}-r{rep}", "blk", "nvme", "read", s, secs))
+    if a.workloads:
+        pre = tuple(a.workloads.split(","))
+        jobs = [j for j in jobs if j[0].startswith(pre)]
+        if not jobs:
+            log(f"bench: --workloads {a.workloads} selects no job")
+            return 2
     base_initrd = Path(guest["INITRD"]).read_bytes()
     tool_bytes = tool.read_bytes()
 
