@@ -5,7 +5,8 @@
 
 Suites: `cargo test --workspace` (Rust core, FFI, guest tool), the qtest
 hardware tests (hw-tests/test_*.py), and the guest boot tests
-(hw-tests/guest/test_guest_boot.py). Exit status 1 when anything failed.
+(hw-tests/guest/test_guest_boot.py), and the benchmark in --quick mode plus the TCG
+plugin check (hw-tests/bench/test_*.py). Exit status 1 when anything failed.
 Pass suite names (rust, hw, guest, bench) to run a subset.
 """
 
@@ -102,7 +103,7 @@ def run_clippy():
 
 
 def main():
-    want = set(sys.argv[1:]) or {"rust", "hw", "guest"}
+    want = set(sys.argv[1:]) or {"rust", "hw", "guest", "bench"}
     if "rust" in want:
         run_clippy()
         run_cargo()
