@@ -47,7 +47,9 @@ pub fn run(a: &Args) -> Result<(), String> {
     let (mut off, mut bytes, mut ios) = (0u64, 0u64, 0u64);
     while Instant::now() < end {
         for _ in 0..8 {
-            let n = f.read_at(b.buf(), off).map_err(|e| format!("read {dev}@{off}: {e}"))?;
+            let n = f
+                .read_at(b.buf(), off)
+                .map_err(|e| format!("read {dev}@{off}: {e}"))?;
             bytes += n as u64;
             ios += 1;
             off += size as u64;

@@ -38,7 +38,9 @@ impl Args {
         let mut i = 0;
         while i < v.len() {
             let a = &v[i];
-            let Some(k) = a.strip_prefix("--") else { return Err(format!("unexpected argument '{a}'")) };
+            let Some(k) = a.strip_prefix("--") else {
+                return Err(format!("unexpected argument '{a}'"));
+            };
             if let Some((k, val)) = k.split_once('=') {
                 kv.insert(k.to_string(), val.to_string());
                 multi.push((k.to_string(), val.to_string()));
@@ -69,7 +71,11 @@ impl Args {
         self.flags.iter().any(|f| f == k)
     }
     pub fn all(&self, k: &str) -> Vec<&str> {
-        self.multi.iter().filter(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).collect()
+        self.multi
+            .iter()
+            .filter(|(kk, _)| kk == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -92,9 +98,17 @@ fn cmd_replay(a: &Args) -> Result<(), String> {
     let sizes = a
         .get_or("sizes", "16,32,64,128,256,512,1024,2048,4096,8192,16384")
         .split(',')
-        .map(|s| parse_num(s).map(|v| v as u32).ok_or(format!("bad size '{s}'")))
+        .map(|s| {
+            parse_num(s)
+                .map(|v| v as u32)
+                .ok_or(format!("bad size '{s}'"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let ways = a.get_or("ways", "1,2,4,8,full").split(',').map(String::from).collect();
+    let ways = a
+        .get_or("ways", "1,2,4,8,full")
+        .split(',')
+        .map(String::from)
+        .collect();
     let policies = a
         .get_or("policies", "off,coherent,faithful")
         .split(',')
@@ -106,8 +120,14 @@ fn cmd_replay(a: &Args) -> Result<(), String> {
         ways,
         policies,
         out: PathBuf::from(a.get_or("out", "replay-out")),
-        flush_cost: a.get_or("flush-cost", "50").parse().map_err(|_| "bad --flush-cost")?,
-        inval_cost: a.get_or("inval-cost", "0").parse().map_err(|_| "bad --inval-cost")?,
+        flush_cost: a
+            .get_or("flush-cost", "50")
+            .parse()
+            .map_err(|_| "bad --flush-cost")?,
+        inval_cost: a
+            .get_or("inval-cost", "0")
+            .parse()
+            .map_err(|_| "bad --inval-cost")?,
         lines: a
             .get_or("lines", "1,8")
             .split(',')
@@ -135,7 +155,10 @@ fn main() {
         _ => {
             let src = include_str!("main.rs");
             for l in src.lines().take_while(|l| l.starts_with("//!")) {
-                println!("{}", l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""));
+                println!(
+                    "{}",
+                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+                );
             }
             if cmd == "help" || cmd == "--help" || cmd == "-h" {
                 Ok(())

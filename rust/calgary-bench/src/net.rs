@@ -30,7 +30,11 @@ fn mode_of(s: &str) -> Result<u32, String> {
 pub fn cpu_sample() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let l = s.lines().next().unwrap_or("");
-    let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = l
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     (total - idle, total)
@@ -86,7 +90,8 @@ fn serve(mut s: TcpStream) -> std::io::Result<()> {
 
 pub fn peer(a: &Args) -> Result<(), String> {
     let port = a.num("port", 5001)?;
-    let l = TcpListener::bind(("0.0.0.0", port as u16)).map_err(|e| format!("bind :{port}: {e}"))?;
+    let l =
+        TcpListener::bind(("0.0.0.0", port as u16)).map_err(|e| format!("bind :{port}: {e}"))?;
     eprintln!("calgary-bench peer listening on :{port}");
     for s in l.incoming() {
         match s {
@@ -103,7 +108,11 @@ pub fn peer(a: &Args) -> Result<(), String> {
 
 pub fn client(a: &Args) -> Result<(), String> {
     let server = a.get("server").ok_or("net needs --server IP[:PORT]")?;
-    let addr = if server.contains(':') { server.to_string() } else { format!("{server}:5001") };
+    let addr = if server.contains(':') {
+        server.to_string()
+    } else {
+        format!("{server}:5001")
+    };
     let mode = mode_of(a.get_or("mode", "stream"))?;
     let size = a.num("size", 1024)? as usize;
     let secs = a.num("secs", 5)?;
@@ -142,7 +151,8 @@ pub fn client(a: &Args) -> Result<(), String> {
             }
             s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
             let mut n = [0u8; 8];
-            s.read_exact(&mut n).map_err(|e| format!("peer count: {e}"))?;
+            s.read_exact(&mut n)
+                .map_err(|e| format!("peer count: {e}"))?;
             bytes = u64::from_le_bytes(n);
         }
         MAERTS => {

@@ -45,7 +45,10 @@ struct Canvas {
 
 impl Canvas {
     fn new() -> Self {
-        Canvas { px: vec![255; W * H * 3], font: load_font() }
+        Canvas {
+            px: vec![255; W * H * 3],
+            font: load_font(),
+        }
     }
     fn blend(&mut self, x: i64, y: i64, c: [u8; 3], a: f32) {
         if x < 0 || y < 0 || x >= W as i64 || y >= H as i64 {
@@ -76,7 +79,11 @@ impl Canvas {
                 for dx in -ri..=ri {
                     let d = ((dx * dx + dy * dy) as f64).sqrt();
                     if d <= r + 0.5 {
-                        let a = if d <= r - 0.5 { 1.0 } else { (r + 0.5 - d) as f32 };
+                        let a = if d <= r - 0.5 {
+                            1.0
+                        } else {
+                            (r + 0.5 - d) as f32
+                        };
                         self.blend(x.round() as i64 + dx, y.round() as i64 + dy, c, a);
                     }
                 }
@@ -85,7 +92,9 @@ impl Canvas {
     }
     /// Draws text; `anchor`: 0 = left, 1 = centre, 2 = right. Returns width.
     fn text(&mut self, s: &str, x: f64, y: f64, size: f32, anchor: u8, c: [u8; 3]) -> f64 {
-        let Some(font) = self.font.take() else { return 0.0 };
+        let Some(font) = self.font.take() else {
+            return 0.0;
+        };
         let scale = PxScale::from(size);
         let sf = font.as_scaled(scale);
         let width: f32 = s.chars().map(|ch| sf.h_advance(sf.glyph_id(ch))).sum();
@@ -102,7 +111,9 @@ impl Canvas {
             if let Some(o) = font.outline_glyph(g) {
                 let b = o.px_bounds();
                 let mut pts = Vec::new();
-                o.draw(|gx, gy, cov| pts.push((b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64, cov)));
+                o.draw(|gx, gy, cov| {
+                    pts.push((b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64, cov))
+                });
                 for (px, py, cov) in pts {
                     self.blend(px, py, c, cov);
                 }
@@ -117,7 +128,8 @@ impl Canvas {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header().map_err(std::io::Error::other)?;
-        w.write_image_data(&self.px).map_err(std::io::Error::other)?;
+        w.write_image_data(&self.px)
+            .map_err(std::io::Error::other)?;
         Ok(())
     }
 }
@@ -136,7 +148,11 @@ fn load_font() -> Option<FontVec> {
     ] {
         cands.push(p.to_string());
     }
-    cands.into_iter().find_map(|p| std::fs::read(p).ok().and_then(|b| FontVec::try_from_vec(b).ok()))
+    cands.into_iter().find_map(|p| {
+        std::fs::read(p)
+            .ok()
+            .and_then(|b| FontVec::try_from_vec(b).ok())
+    })
 }
 
 fn fmt_tick(v: f64) -> String {
@@ -163,7 +179,11 @@ pub fn render(chart: &Chart, path: &Path) -> std::io::Result<()> {
     let mut c = Canvas::new();
     let (l, r, t, b) = (90.0, W as f64 - 230.0, 50.0, H as f64 - 70.0);
     let fx = |x: f64| if chart.log2_x { x.max(1e-9).log2() } else { x };
-    let pts = chart.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let pts = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
     let (mut xmin, mut xmax, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
     for &(x, y) in pts {
         xmin = xmin.min(fx(x));
@@ -180,7 +200,14 @@ pub fn render(chart: &Chart, path: &Path) -> std::io::Result<()> {
     if xmax <= xmin {
         xmax = xmin + 1.0;
     }
-    let (y0, y1) = chart.y_range.unwrap_or((0.0, if ymax.is_finite() && ymax > 0.0 { ymax * 1.1 } else { 1.0 }));
+    let (y0, y1) = chart.y_range.unwrap_or((
+        0.0,
+        if ymax.is_finite() && ymax > 0.0 {
+            ymax * 1.1
+        } else {
+            1.0
+        },
+    ));
     let px = |x: f64| l + (fx(x) - xmin) / (xmax - xmin) * (r - l);
     let py = |y: f64| b - (y - y0) / (y1 - y0) * (b - t);
     let grey = [220, 220, 220];
@@ -190,10 +217,21 @@ pub fn render(chart: &Chart, path: &Path) -> std::io::Result<()> {
         let v = y0 + (y1 - y0) * i as f64 / 5.0;
         let y = py(v);
         c.line(l, y, r, y, grey, 1.0);
-        c.text(&fmt_tick((v * 1000.0).round() / 1000.0), l - 8.0, y, 15.0, 2, black);
+        c.text(
+            &fmt_tick((v * 1000.0).round() / 1000.0),
+            l - 8.0,
+            y,
+            15.0,
+            2,
+            black,
+        );
     }
     // x ticks at data x values (union)
-    let mut xs: Vec<f64> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let mut xs: Vec<f64> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     xs.dedup();
     let step = (xs.len() / 12).max(1);
@@ -225,7 +263,13 @@ pub fn render(chart: &Chart, path: &Path) -> std::io::Result<()> {
             if let Some((a, bb)) = prev {
                 c.line(a, bb, xp, yp, col, 2.2);
             }
-            c.rect(xp as i64 - 3, yp as i64 - 3, xp as i64 + 3, yp as i64 + 3, col);
+            c.rect(
+                xp as i64 - 3,
+                yp as i64 - 3,
+                xp as i64 + 3,
+                yp as i64 + 3,
+                col,
+            );
             prev = Some((xp, yp));
         }
         let ly = t + 10.0 + 22.0 * i as f64;

@@ -12,10 +12,19 @@ pub fn run(a: &Args) -> Result<(), String> {
     let text = std::fs::read_to_string(csv).map_err(|e| format!("{csv}: {e}"))?;
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().ok_or("empty csv")?.split(',').collect();
-    let col = |n: &str| head.iter().position(|h| *h == n).ok_or(format!("no column '{n}' in {csv}"));
+    let col = |n: &str| {
+        head.iter()
+            .position(|h| *h == n)
+            .ok_or(format!("no column '{n}' in {csv}"))
+    };
     let xc = col(a.get("x").ok_or("--x")?)?;
     let yc = col(a.get("y").ok_or("--y")?)?;
-    let sc: Vec<usize> = a.get_or("series", "").split(',').filter(|s| !s.is_empty()).map(col).collect::<Result<_, _>>()?;
+    let sc: Vec<usize> = a
+        .get_or("series", "")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(col)
+        .collect::<Result<_, _>>()?;
     let mut wh = Vec::new();
     for w in a.get_or("where", "").split(',').filter(|s| !s.is_empty()) {
         let (k, v) = w.split_once('=').ok_or("--where COL=V")?;
@@ -28,7 +37,9 @@ pub fn run(a: &Args) -> Result<(), String> {
         if f.len() < head.len() || wh.iter().any(|(c, v)| f[*c] != v) {
             continue;
         }
-        let (Ok(x), Ok(y)) = (f[xc].parse::<f64>(), f[yc].parse::<f64>()) else { continue };
+        let (Ok(x), Ok(y)) = (f[xc].parse::<f64>(), f[yc].parse::<f64>()) else {
+            continue;
+        };
         let name = sc.iter().map(|&c| f[c]).collect::<Vec<_>>().join(" ");
         if !groups.contains_key(&name) {
             order.push(name.clone());
@@ -44,13 +55,19 @@ pub fn run(a: &Args) -> Result<(), String> {
         })
         .collect();
     let y_range = match (a.get("ymin"), a.get("ymax")) {
-        (Some(lo), Some(hi)) => Some((lo.parse().map_err(|_| "--ymin")?, hi.parse().map_err(|_| "--ymax")?)),
+        (Some(lo), Some(hi)) => Some((
+            lo.parse().map_err(|_| "--ymin")?,
+            hi.parse().map_err(|_| "--ymax")?,
+        )),
         _ => None,
     };
     let mut hlines = Vec::new();
     for h in a.all("hline") {
         let (v, l) = h.split_once(':').unwrap_or((h, ""));
-        hlines.push((v.parse().map_err(|_| format!("--hline {h}"))?, l.to_string()));
+        hlines.push((
+            v.parse().map_err(|_| format!("--hline {h}"))?,
+            l.to_string(),
+        ));
     }
     let chart = Chart {
         title: a.get_or("title", "").into(),

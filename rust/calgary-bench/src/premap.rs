@@ -19,14 +19,32 @@ impl Map {
         let path = c"/dev/mem";
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_SYNC) };
         if fd < 0 {
-            return Err(format!("open /dev/mem: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "open /dev/mem: {}",
+                std::io::Error::last_os_error()
+            ));
         }
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, phys as libc::off_t) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                phys as libc::off_t,
+            )
+        };
         unsafe { libc::close(fd) };
         if p == libc::MAP_FAILED {
-            return Err(format!("mmap /dev/mem @{phys:#x}+{len:#x}: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "mmap /dev/mem @{phys:#x}+{len:#x}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
-        Ok(Map { ptr: p as *mut u8, len })
+        Ok(Map {
+            ptr: p as *mut u8,
+            len,
+        })
     }
     fn r32(&self, off: u64) -> u32 {
         assert!((off as usize) + 4 <= self.len);
@@ -53,7 +71,10 @@ impl Map {
 fn max_ram() -> u64 {
     let s = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
     let mut max = 0;
-    for l in s.lines().filter(|l| !l.starts_with(' ') && l.contains("System RAM")) {
+    for l in s
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("System RAM"))
+    {
         if let Some(end) = l.split(':').next().and_then(|r| r.trim().split('-').nth(1)) {
             max = max.max(u64::from_str_radix(end.trim(), 16).unwrap_or(0) + 1);
         }
@@ -82,7 +103,10 @@ pub fn run(a: &Args) -> Result<(), String> {
     let (mem_base, mem_len) = match a.get("mem") {
         Some(s) => {
             let (b, l) = s.split_once(':').ok_or("--mem ADDR:SIZE")?;
-            (parse_num(b).ok_or("bad --mem")?, parse_num(l).ok_or("bad --mem")?)
+            (
+                parse_num(b).ok_or("bad --mem")?,
+                parse_num(l).ok_or("bad --mem")?,
+            )
         }
         None => (0x1000_0000, 0x400_0000),
     };
@@ -94,7 +118,9 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
     let entries = 8192usize << s;
     if (entries * 8) as u64 > mem_len {
-        return Err(format!("identity table of {entries} entries does not fit in {mem_len:#x} bytes"));
+        return Err(format!(
+            "identity table of {entries} entries does not fit in {mem_len:#x} bytes"
+        ));
     }
     let tbl = Map::new(mem_base, entries * 8)?;
     for i in 0..entries {
@@ -119,9 +145,13 @@ pub fn run(a: &Args) -> Result<(), String> {
         let cfg = win.r32(cfg_off);
         win.w32(cfg_off, cfg | regs::PHB_TCE_ENABLE);
         let now = win.r32(cfg_off);
-        done.push(format!("phb{p}(bus {bus:#x}, TAR {tar:#x}, config {now:#010x})"));
+        done.push(format!(
+            "phb{p}(bus {bus:#x}, TAR {tar:#x}, config {now:#010x})"
+        ));
         if now & regs::PHB_TCE_ENABLE == 0 {
-            return Err(format!("PHB {p}: translation did not switch on (config {now:#x})"));
+            return Err(format!(
+                "PHB {p}: translation did not switch on (config {now:#x})"
+            ));
         }
     }
     println!("BENCH-PREMAP identity table {entries} entries at {mem_base:#x} (RAM to {ram:#x}); translation on: {}", done.join(" "));

@@ -31,8 +31,17 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ev {
     /// chip, phb, io address, direction write?, TCE (phys page | perm bits)
-    X { chip: u8, phb: u8, io: u64, write: bool, tce: u64 },
-    Flush { chip: u8, phb: u8 },
+    X {
+        chip: u8,
+        phb: u8,
+        io: u64,
+        write: bool,
+        tce: u64,
+    },
+    Flush {
+        chip: u8,
+        phb: u8,
+    },
 }
 
 fn bus_to_chip_phb(bus: &str) -> Option<(u8, u8)> {
@@ -63,12 +72,21 @@ pub fn parse_line(line: &str) -> Option<Ev> {
         let perm: u64 = f[10.min(f.len() - 1)].parse().ok()?;
         let write = flag & 2 != 0;
         let tce = (phys & regs::TCE_RPN_MASK) | (perm & 3);
-        return Some(Ev::X { chip, phb, io, write, tce });
+        return Some(Ev::X {
+            chip,
+            phb,
+            io,
+            write,
+            tce,
+        });
     }
     if let Some(i) = line.find("calgary_flush ") {
         let f: Vec<&str> = line[i + 14..].split_whitespace().collect();
         if f.len() >= 4 && f[0] == "chip" && f[2] == "phb" {
-            return Some(Ev::Flush { chip: f[1].parse().ok()?, phb: f[3].parse().ok()? });
+            return Some(Ev::Flush {
+                chip: f[1].parse().ok()?,
+                phb: f[3].parse().ok()?,
+            });
         }
     }
     None
@@ -128,12 +146,23 @@ impl Row {
 }
 
 fn chip_config(cache: CacheConfig) -> ChipConfig {
-    let mut phbs = [PhbConfig { first_bus: 0x20, last_bus: 0x20, mem1_start: 0xFFF0_0000, mem1_limit: 0xFFFF_FFFF }; 4];
+    let mut phbs = [PhbConfig {
+        first_bus: 0x20,
+        last_bus: 0x20,
+        mem1_start: 0xFFF0_0000,
+        mem1_limit: 0xFFFF_FFFF,
+    }; 4];
     for (i, p) in phbs.iter_mut().enumerate() {
         p.first_bus = 0x20 + 4 * i as u8;
         p.last_bus = p.first_bus;
     }
-    ChipConfig { variant: Variant::Calgary, bbar: 0xfef0_0000, chassis: 1, phbs, cache }
+    ChipConfig {
+        variant: Variant::Calgary,
+        bbar: 0xfef0_0000,
+        chassis: 1,
+        phbs,
+        cache,
+    }
 }
 
 /// Replays through the core for one cache configuration.
@@ -143,7 +172,11 @@ pub fn replay_core(evs: &[Ev], cache: CacheConfig) -> Result<Row, String> {
         let mut c = Chip::new(chip_config(cache)).map_err(|e| format!("{e}"))?;
         for p in 0..PHBS_PER_CHIP {
             c.mmio_write(regs::tar(p), 8, TABLE | SIZE_CODE);
-            c.mmio_write(regs::phb_reg(p, regs::PHB_CONFIG_RW_OFFSET), 4, u64::from(regs::PHB_TCE_ENABLE));
+            c.mmio_write(
+                regs::phb_reg(p, regs::PHB_CONFIG_RW_OFFSET),
+                4,
+                u64::from(regs::PHB_TCE_ENABLE),
+            );
             c.clear_stats(p);
         }
         chips.push(c);
@@ -153,18 +186,35 @@ pub fn replay_core(evs: &[Ev], cache: CacheConfig) -> Result<Row, String> {
     let mut flushes = 0u64;
     for e in evs {
         match *e {
-            Ev::X { chip, phb, io, write, tce } => {
-                let Some(c) = chips.get_mut(chip as usize) else { continue };
+            Ev::X {
+                chip,
+                phb,
+                io,
+                write,
+                tce,
+            } => {
+                let Some(c) = chips.get_mut(chip as usize) else {
+                    continue;
+                };
                 let idx = io >> 12;
                 if (idx << 12) | 3 != tce || mem.0.contains_key(&idx) {
                     mem.0.insert(idx, tce);
                 }
-                let dir = if write { Direction::Write } else { Direction::Read };
-                let req = Requester { bus: 0x20 + 4 * phb, devfn: 8 };
+                let dir = if write {
+                    Direction::Write
+                } else {
+                    Direction::Read
+                };
+                let req = Requester {
+                    bus: 0x20 + 4 * phb,
+                    devfn: 8,
+                };
                 let _ = c.translate(phb as usize, io, dir, Access::Device, req, &mem);
             }
             Ev::Flush { chip, phb } => {
-                let Some(c) = chips.get_mut(chip as usize) else { continue };
+                let Some(c) = chips.get_mut(chip as usize) else {
+                    continue;
+                };
                 invalidated += c.cache_occupancy(phb as usize) as u64;
                 flushes += 1;
                 let tar = c.tar(phb as usize);
@@ -174,8 +224,16 @@ pub fn replay_core(evs: &[Ev], cache: CacheConfig) -> Result<Row, String> {
     }
     let mut r = Row {
         policy: cache.policy.to_string(),
-        entries: if cache.policy == CachePolicy::Off { 0 } else { cache.entries },
-        ways: if cache.policy == CachePolicy::Off { "-".into() } else { cache.ways.to_string() },
+        entries: if cache.policy == CachePolicy::Off {
+            0
+        } else {
+            cache.entries
+        },
+        ways: if cache.policy == CachePolicy::Off {
+            "-".into()
+        } else {
+            cache.ways.to_string()
+        },
         model: "core",
         flushes,
         invalidated,
@@ -240,7 +298,10 @@ pub fn replay_lru_lines(evs: &[Ev], entries: usize, line: u64) -> Row {
                 }
                 r.accesses += 1;
                 clock += 1;
-                let c = caches.entry((chip, phb)).or_insert_with(|| Lru { stamp_of: HashMap::new(), by_stamp: BTreeMap::new() });
+                let c = caches.entry((chip, phb)).or_insert_with(|| Lru {
+                    stamp_of: HashMap::new(),
+                    by_stamp: BTreeMap::new(),
+                });
                 let idx = idx / line;
                 if let Some(old) = c.stamp_of.insert(idx, clock) {
                     c.by_stamp.remove(&old);
@@ -308,12 +369,23 @@ pub fn run(o: &Opts) -> Result<(), String> {
     let mut rows = Vec::new();
     for &pol in &o.policies {
         if pol == CachePolicy::Off {
-            rows.push(replay_core(&evs, CacheConfig { policy: pol, entries: 1, ways: 1 })?);
+            rows.push(replay_core(
+                &evs,
+                CacheConfig {
+                    policy: pol,
+                    entries: 1,
+                    ways: 1,
+                },
+            )?);
             continue;
         }
         for &n in &o.sizes {
             for w in &o.ways {
-                let ways = if w == "full" { n } else { w.parse::<u32>().map_err(|_| format!("bad ways '{w}'"))? };
+                let ways = if w == "full" {
+                    n
+                } else {
+                    w.parse::<u32>().map_err(|_| format!("bad ways '{w}'"))?
+                };
                 if ways > n {
                     continue;
                 }
@@ -323,7 +395,14 @@ pub fn run(o: &Opts) -> Result<(), String> {
                     }
                     continue;
                 }
-                let mut r = replay_core(&evs, CacheConfig { policy: pol, entries: n, ways })?;
+                let mut r = replay_core(
+                    &evs,
+                    CacheConfig {
+                        policy: pol,
+                        entries: n,
+                        ways,
+                    },
+                )?;
                 if w == "full" {
                     r.ways = "full".into();
                 }
@@ -339,7 +418,10 @@ pub fn run(o: &Opts) -> Result<(), String> {
         }
     }
     // Cross-check the LRU model against the core where both apply.
-    if let Some(core) = rows.iter().find(|r| r.model == "core" && r.ways == "full" && r.policy == "faithful") {
+    if let Some(core) = rows
+        .iter()
+        .find(|r| r.model == "core" && r.ways == "full" && r.policy == "faithful")
+    {
         let lru = replay_lru(&evs, core.entries as usize);
         if lru.hits != core.hits {
             eprintln!("replay: WARNING: LRU model ({} hits) and core ({} hits) disagree at {} entries full", lru.hits, core.hits, core.entries);
@@ -367,16 +449,29 @@ pub fn run(o: &Opts) -> Result<(), String> {
     let csv_path = o.out.join("replay.csv");
     std::fs::write(&csv_path, &csv).map_err(|e| e.to_string())?;
     // Plot: hit rate vs entries, one line per ways (faithful; coherent has the same hits).
-    let pol_for_plot = if rows.iter().any(|r| r.policy == "faithful") { "faithful" } else { "coherent" };
+    let pol_for_plot = if rows.iter().any(|r| r.policy == "faithful") {
+        "faithful"
+    } else {
+        "coherent"
+    };
     let mut series = Vec::new();
     for w in &o.ways {
         let pts: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| r.policy == pol_for_plot && &r.ways == w && (r.model == "core" || r.model == "lru"))
+            .filter(|r| {
+                r.policy == pol_for_plot && &r.ways == w && (r.model == "core" || r.model == "lru")
+            })
             .map(|r| (r.entries as f64, r.hit_rate()))
             .collect();
         if !pts.is_empty() {
-            series.push(Series { name: if w == "full" { "fully assoc.".into() } else { format!("{w}-way") }, points: pts });
+            series.push(Series {
+                name: if w == "full" {
+                    "fully assoc.".into()
+                } else {
+                    format!("{w}-way")
+                },
+                points: pts,
+            });
         }
     }
     for &l in o.lines.iter().filter(|&&l| l > 1) {
@@ -386,7 +481,10 @@ pub fn run(o: &Opts) -> Result<(), String> {
             .map(|r| (r.entries as f64, r.hit_rate()))
             .collect();
         if !pts.is_empty() {
-            series.push(Series { name: format!("full, {l}-TCE lines*"), points: pts });
+            series.push(Series {
+                name: format!("full, {l}-TCE lines*"),
+                points: pts,
+            });
         }
     }
     let chart = Chart {
@@ -401,7 +499,11 @@ pub fn run(o: &Opts) -> Result<(), String> {
     let png_path = o.out.join("replay-hitrate.png");
     plot::render(&chart, &png_path).map_err(|e| e.to_string())?;
     // Verdict: smallest geometry within 1 percentage point of the best hit rate.
-    let best = rows.iter().filter(|r| r.policy == pol_for_plot).map(|r| r.hit_rate()).fold(0.0, f64::max);
+    let best = rows
+        .iter()
+        .filter(|r| r.policy == pol_for_plot)
+        .map(|r| r.hit_rate())
+        .fold(0.0, f64::max);
     let best = rows
         .iter()
         .filter(|r| r.policy == pol_for_plot && !r.model.starts_with("lru-line"))
@@ -409,12 +511,18 @@ pub fn run(o: &Opts) -> Result<(), String> {
         .fold(best.min(0.0), f64::max);
     let mut cands: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.policy == pol_for_plot && !r.model.starts_with("lru-line") && r.hit_rate() >= best - 0.01)
+        .filter(|r| {
+            r.policy == pol_for_plot
+                && !r.model.starts_with("lru-line")
+                && r.hit_rate() >= best - 0.01
+        })
         .collect();
     cands.sort_by_key(|r| (r.entries, r.ways.parse::<u32>().unwrap_or(u32::MAX)));
     println!("{csv}");
     println!("wrote {} and {}", csv_path.display(), png_path.display());
-    println!("workload: {nx} translations, {nf} flushes, largest per-PHB footprint {footprint} IO pages");
+    println!(
+        "workload: {nx} translations, {nf} flushes, largest per-PHB footprint {footprint} IO pages"
+    );
     if let Some(c) = cands.first() {
         println!(
             "verdict: smallest {} cache within 1 point of the best hit rate ({:.2}%): {} entries, {} ways ({:.2}% hits, {} stale hits)",
@@ -427,7 +535,11 @@ pub fn run(o: &Opts) -> Result<(), String> {
         );
     }
     for &l in o.lines.iter().filter(|&&l| l > 1) {
-        let lbest = rows.iter().filter(|r| r.model.ends_with(&format!("line{l}"))).map(|r| r.hit_rate()).fold(0.0, f64::max);
+        let lbest = rows
+            .iter()
+            .filter(|r| r.model.ends_with(&format!("line{l}")))
+            .map(|r| r.hit_rate())
+            .fold(0.0, f64::max);
         if let Some(c) = rows
             .iter()
             .filter(|r| r.model.ends_with(&format!("line{l}")) && r.hit_rate() >= lbest - 0.01)
@@ -450,9 +562,24 @@ mod tests {
     #[test]
     fn parses_log_lines() {
         let l = "123@1700000000.000001:calgary_translate calgary0.2 devfn 0x08 io 0x1234567 flag 2 -> 0x1234567 perm 3";
-        assert_eq!(parse_line(l), Some(Ev::X { chip: 0, phb: 2, io: 0x1234567, write: true, tce: 0x1234003 }));
-        assert_eq!(parse_line("calgary_flush chip 0 phb 3 TCE cache flushed"), Some(Ev::Flush { chip: 0, phb: 3 }));
-        assert_eq!(parse_line("calgary_translate calgary0.1 devfn 0x08 io 0x1000 flag 0 -> 0x1000 perm 3"), None);
+        assert_eq!(
+            parse_line(l),
+            Some(Ev::X {
+                chip: 0,
+                phb: 2,
+                io: 0x1234567,
+                write: true,
+                tce: 0x1234003
+            })
+        );
+        assert_eq!(
+            parse_line("calgary_flush chip 0 phb 3 TCE cache flushed"),
+            Some(Ev::Flush { chip: 0, phb: 3 })
+        );
+        assert_eq!(
+            parse_line("calgary_translate calgary0.1 devfn 0x08 io 0x1000 flag 0 -> 0x1000 perm 3"),
+            None
+        );
         assert_eq!(parse_line("random"), None);
     }
 
@@ -461,15 +588,31 @@ mod tests {
         let mut evs = Vec::new();
         let mut x = 12345u64;
         for i in 0..5000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let page = 0x200 + (x >> 33) % 100;
-            evs.push(Ev::X { chip: 0, phb: 1, io: page << 12, write: false, tce: (page << 12) | 3 });
+            evs.push(Ev::X {
+                chip: 0,
+                phb: 1,
+                io: page << 12,
+                write: false,
+                tce: (page << 12) | 3,
+            });
             if i % 1000 == 999 {
                 evs.push(Ev::Flush { chip: 0, phb: 1 });
             }
         }
         for n in [16u32, 32, 64] {
-            let core = replay_core(&evs, CacheConfig { policy: CachePolicy::Faithful, entries: n, ways: n }).unwrap();
+            let core = replay_core(
+                &evs,
+                CacheConfig {
+                    policy: CachePolicy::Faithful,
+                    entries: n,
+                    ways: n,
+                },
+            )
+            .unwrap();
             let lru = replay_lru(&evs, n as usize);
             assert_eq!(core.accesses, lru.accesses);
             assert_eq!(core.hits, lru.hits, "entries {n}");

@@ -35,7 +35,10 @@ fn ebda_base() -> Result<(u64, String), String> {
     if seg != 0 {
         return Ok((seg << 4, format!("segment {seg:#x} from 0x40E")));
     }
-    Ok((0x9FC00, "0x40E reads 0 through /dev/mem; assumed SeaBIOS EBDA 0x9fc00".into()))
+    Ok((
+        0x9FC00,
+        "0x40E reads 0 through /dev/mem; assumed SeaBIOS EBDA 0x9fc00".into(),
+    ))
 }
 
 pub fn find_rio() -> Result<RioTable, String> {
@@ -80,7 +83,9 @@ pub fn find_rio() -> Result<RioTable, String> {
             None => break,
         };
     }
-    let h = hdr.ok_or_else(|| format!("no Rio table (no block with id 0x4752 in EBDA chain at {ebda:#x}; {note})"))?;
+    let h = hdr.ok_or_else(|| {
+        format!("no Rio table (no block with id 0x4752 in EBDA chain at {ebda:#x}; {note})")
+    })?;
     let version = rd8(h).ok_or("truncated Rio header")?;
     let num_scal = rd8(h + 1).ok_or("truncated Rio header")?;
     let num_rio = rd8(h + 2).ok_or("truncated Rio header")?;
@@ -94,10 +99,21 @@ pub fn find_rio() -> Result<RioTable, String> {
             *x = rd8(p + 1 + i).ok_or("truncated Rio entry")?;
         }
         let kind = rd8(p + 5).ok_or("truncated Rio entry")?;
-        entries.push(RioEntry { node_id, bbar: u32::from_le_bytes(b), kind });
+        entries.push(RioEntry {
+            node_id,
+            bbar: u32::from_le_bytes(b),
+            kind,
+        });
         p += rio_sz;
     }
-    Ok(RioTable { ebda, ebda_note: note, table_addr: ebda + h as u64, version, num_scal, entries })
+    Ok(RioTable {
+        ebda,
+        ebda_note: note,
+        table_addr: ebda + h as u64,
+        version,
+        num_scal,
+        entries,
+    })
 }
 
 /// One Calgary chip: its register window.
@@ -158,7 +174,8 @@ impl Chip {
     /// Program TAR like Linux: keep unrelated bits, set address and size.
     pub fn set_tar(&self, phb: usize, table: u64, size_code: u64) {
         let old = self.tar(phb);
-        let v = (old & !0x0000_FFFF_FFFF_800Fu64) | (table & 0x0000_FFFF_FFFF_8000) | (size_code & 7);
+        let v =
+            (old & !0x0000_FFFF_FFFF_800Fu64) | (table & 0x0000_FFFF_FFFF_8000) | (size_code & 7);
         self.w64(Self::tar_off(phb), v);
     }
     /// Flush the TCE cache: rewrite TAR with its own value.

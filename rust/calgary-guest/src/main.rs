@@ -156,7 +156,12 @@ fn info(s: &str) {
 
 /// Run a command with a deadline; returns (success, combined output).
 fn run(cmd: &str, args: &[&str], timeout: Duration) -> (bool, String) {
-    let child = Command::new(cmd).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return (false, format!("spawn {cmd}: {e}")),
@@ -178,7 +183,10 @@ fn run(cmd: &str, args: &[&str], timeout: Duration) -> (bool, String) {
                 if t0.elapsed() > timeout {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return (false, format!("{cmd} timed out after {}s", timeout.as_secs()));
+                    return (
+                        false,
+                        format!("{cmd} timed out after {}s", timeout.as_secs()),
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -203,7 +211,12 @@ fn pattern(seed: u32, len: usize) -> Vec<u8> {
 /// ((i * 2654435761 + seed) mod 2^32) >> 24.
 fn disk_pattern(seed: u32, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (((i % 65536) as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 24) as u8)
+        .map(|i| {
+            (((i % 65536) as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed)
+                >> 24) as u8
+        })
         .collect()
 }
 
@@ -217,12 +230,22 @@ fn fnv64(d: &[u8]) -> u64 {
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> Option<usize> {
-    a.iter().zip(b.iter()).position(|(x, y)| x != y).or(if a.len() != b.len() { Some(a.len().min(b.len())) } else { None })
+    a.iter()
+        .zip(b.iter())
+        .position(|(x, y)| x != y)
+        .or(if a.len() != b.len() {
+            Some(a.len().min(b.len()))
+        } else {
+            None
+        })
 }
 
 fn kmsg_lines() -> Vec<String> {
     // /dev/kmsg: one record per read(); nonblocking read ends with EAGAIN.
-    let f = fs::OpenOptions::new().read(true).custom_flags_nb().open("/dev/kmsg");
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nb()
+        .open("/dev/kmsg");
     let mut out = Vec::new();
     let mut f = match f {
         Ok(f) => f,
@@ -306,7 +329,10 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
     let rio = match calgary::find_rio() {
         Ok(t) => t,
         Err(e) => {
-            r.skip("rio-table", &format!("no Rio table: {e}; not a Calgary machine, Calgary checks skipped"));
+            r.skip(
+                "rio-table",
+                &format!("no Rio table: {e}; not a Calgary machine, Calgary checks skipped"),
+            );
             return None;
         }
     };
@@ -329,7 +355,10 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
         rio.entries.iter().filter(|e| e.kind == 4 || e.kind == 5).map(|e| format!("{:#x}", e.bbar)).collect::<Vec<_>>().join(",")
     );
     if chips.is_empty() {
-        r.fail("rio-table", &format!("{desc}; no usable Calgary entry {}", errs.join("; ")));
+        r.fail(
+            "rio-table",
+            &format!("{desc}; no usable Calgary entry {}", errs.join("; ")),
+        );
         return None;
     }
     if !errs.is_empty() {
@@ -346,7 +375,9 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
         for p in 0..4 {
             let stuff = c.stuff(p);
             let bus = ((stuff >> 16) & 0xff) as u8;
-            let fun = devs.iter().find(|d| d.bus == bus && d.slot == 0 && d.is_calgary_phb());
+            let fun = devs
+                .iter()
+                .find(|d| d.bus == bus && d.slot == 0 && d.is_calgary_phb());
             let expect_bus = 0x20 + 4 * (4 * c.index + p) as u8;
             match fun {
                 Some(f) => {
@@ -368,16 +399,32 @@ fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
         }
     }
     if numbering.is_empty() {
-        r.pass("phb-bus-numbering", "every PHB p of chip c is bus 0x20+4*(4c+p)");
+        r.pass(
+            "phb-bus-numbering",
+            "every PHB p of chip c is bus 0x20+4*(4c+p)",
+        );
     } else {
         r.fail("phb-bus-numbering", &numbering.join("; "));
     }
     if problems.is_empty() {
-        r.pass("phb-buses", &format!("STUFF bus numbers match sysfs PHB functions: {}", descs.join(", ")));
+        r.pass(
+            "phb-buses",
+            &format!(
+                "STUFF bus numbers match sysfs PHB functions: {}",
+                descs.join(", ")
+            ),
+        );
     } else {
-        r.fail("phb-buses", &format!("{}; found: {}", problems.join("; "), descs.join(", ")));
+        r.fail(
+            "phb-buses",
+            &format!("{}; found: {}", problems.join("; "), descs.join(", ")),
+        );
     }
-    Some(Platform { chips, phbs, calioc2 })
+    Some(Platform {
+        chips,
+        phbs,
+        calioc2,
+    })
 }
 
 // ---------------------------------------------------------------- reserved memory layout
@@ -393,11 +440,14 @@ struct Mem {
 
 impl Mem {
     fn open(cfg: &Config) -> Result<Mem, String> {
-        let (base, size) = cfg.reserved().ok_or("no reserved region: boot with memmap=64M$0x10000000 (or calgary.mem=ADDR:SIZE)")?;
+        let (base, size) = cfg.reserved().ok_or(
+            "no reserved region: boot with memmap=64M$0x10000000 (or calgary.mem=ADDR:SIZE)",
+        )?;
         if size < 0x100_0000 {
             return Err(format!("reserved region {size:#x} bytes is below 16 MiB"));
         }
-        let m = Mapping::new("/dev/mem", base, 0x100_0000, false).map_err(|e| format!("{e} (boot with iomem=relaxed?)"))?;
+        let m = Mapping::new("/dev/mem", base, 0x100_0000, false)
+            .map_err(|e| format!("{e} (boot with iomem=relaxed?)"))?;
         Ok(Mem { m, base })
     }
     fn page_off(n: usize) -> usize {
@@ -440,12 +490,19 @@ impl<'a> EduCtx<'a> {
     }
     fn regs(&self) -> String {
         let csr = self.csr();
-        format!("CSR={csr:#010x}{} PLSSR={:#010x}", csr_reason(csr), self.chip().plssr(self.phb.phb))
+        format!(
+            "CSR={csr:#010x}{} PLSSR={:#010x}",
+            csr_reason(csr),
+            self.chip().plssr(self.phb.phb)
+        )
     }
     fn clear(&self) -> Result<(), String> {
         self.chip().clear_csr(self.phb.phb);
         if self.latched() {
-            return Err(format!("CSR still latched after writing 0: {}", self.regs()));
+            return Err(format!(
+                "CSR still latched after writing 0: {}",
+                self.regs()
+            ));
         }
         Ok(())
     }
@@ -477,7 +534,10 @@ impl<'a> EduCtx<'a> {
         for (p, want) in intact {
             let got = self.mem.page(*p);
             if let Some(i) = first_diff(&got, want) {
-                errs.push(format!("page {p} modified at byte {i} ({:#04x} != {:#04x})", got[i], want[i]));
+                errs.push(format!(
+                    "page {p} modified at byte {i} ({:#04x} != {:#04x})",
+                    got[i], want[i]
+                ));
             }
         }
         let latched = self.latched();
@@ -489,7 +549,9 @@ impl<'a> EduCtx<'a> {
             errs.push(e);
         }
         if errs.is_empty() {
-            Ok(format!("{what}: blocked, memory intact, latched {regs}, cleared by writing 0"))
+            Ok(format!(
+                "{what}: blocked, memory intact, latched {regs}, cleared by writing 0"
+            ))
         } else {
             Err(format!("{what}: {}", errs.join("; ")))
         }
@@ -511,14 +573,26 @@ fn csr_reason(csr: u32) -> String {
         6 => "read from write-only TCE",
         _ => "?",
     };
-    format!("({why}, {})", if csr & 0x0400_0000 != 0 { "device write" } else { "device read" })
+    format!(
+        "({why}, {})",
+        if csr & 0x0400_0000 != 0 {
+            "device write"
+        } else {
+            "device read"
+        }
+    )
 }
 
 fn check_page(mem: &Mem, p: usize, off: usize, want: &[u8]) -> Result<(), String> {
     let got = mem.page(p);
     match first_diff(&got[off..off + want.len()], want) {
         None => Ok(()),
-        Some(i) => Err(format!("page {p} byte {:#x}: {:#04x} != expected {:#04x}", off + i, got[off + i], want[i])),
+        Some(i) => Err(format!(
+            "page {p} byte {:#x}: {:#04x} != expected {:#04x}",
+            off + i,
+            got[off + i],
+            want[i]
+        )),
     }
 }
 
@@ -552,7 +626,14 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         return;
     }
     let cache = cfg.get_or("cache", "unknown").to_string();
-    let ctx = EduCtx { plat, phb: phb.clone(), mem, edu, size_code: s, cache };
+    let ctx = EduCtx {
+        plat,
+        phb: phb.clone(),
+        mem,
+        edu,
+        size_code: s,
+        cache,
+    };
     info(&format!(
         "edu {} on {}; edu table at {:#x} size code {} ({} entries); test pages at {:#x}; cache mode {}",
         edu_dev.addr,
@@ -585,7 +666,11 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         if ctx.latched() {
             return Err(format!("error latched in bypass: {}", ctx.regs()));
         }
-        Ok(format!("translation off: 4 KiB RAM->edu->RAM at phys {:#x}->{:#x} correct", ctx.io(0), ctx.io(1)))
+        Ok(format!(
+            "translation off: 4 KiB RAM->edu->RAM at phys {:#x}->{:#x} correct",
+            ctx.io(0),
+            ctx.io(1)
+        ))
     })();
     r.result("dma-bypass", res);
 
@@ -596,9 +681,18 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
     chip.set_config(pn, chip.config(pn) | TCE_ENABLE);
     let cfgv = chip.config(pn);
     if tar & 0x0000_FFFF_FFFF_8007 == ctx.table_phys() | s && cfgv & TCE_ENABLE != 0 {
-        r.pass("tar-program", &format!("TAR={tar:#018x} PHB_CONFIG={cfgv:#010x}"));
+        r.pass(
+            "tar-program",
+            &format!("TAR={tar:#018x} PHB_CONFIG={cfgv:#010x}"),
+        );
     } else {
-        r.fail("tar-program", &format!("TAR reads {tar:#018x} (wrote table {:#x} size {s}); PHB_CONFIG={cfgv:#010x}", ctx.table_phys()));
+        r.fail(
+            "tar-program",
+            &format!(
+                "TAR reads {tar:#018x} (wrote table {:#x} size {s}); PHB_CONFIG={cfgv:#010x}",
+                ctx.table_phys()
+            ),
+        );
     }
 
     // C. mapped DMA both directions through decoy IO addresses.
@@ -615,10 +709,13 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         ctx.edu.from_device(0, ctx.io(5), 4096)?;
         let got = mem.page(4);
         if got == d3 {
-            return Err("to-device DMA read the untranslated page (IO address used as physical)".into());
+            return Err(
+                "to-device DMA read the untranslated page (IO address used as physical)".into(),
+            );
         }
         check_page(mem, 4, 0, &pat_b).map_err(|e| format!("data via translation wrong: {e}"))?;
-        check_page(mem, 5, 0, &d5).map_err(|e| format!("untranslated write hit the decoy page: {e}"))?;
+        check_page(mem, 5, 0, &d5)
+            .map_err(|e| format!("untranslated write hit the decoy page: {e}"))?;
         check_page(mem, 3, 0, &d3)?;
         if ctx.latched() {
             return Err(format!("error latched on mapped DMA: {}", ctx.regs()));
@@ -691,13 +788,20 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         ctx.tce(3, Some(2), TCE_READ);
         ctx.edu.to_device(ctx.io(3), 0, 4096)?; // edu holds pat_b
         ctx.edu.from_device(0, ctx.io(13), 4096)?;
-        let out = ctx.expect_blocked(&format!("edu->IO {:#x} (TCE read-only)", ctx.io(13)), &[(14, &ro), (13, &d13)])?;
+        let out = ctx.expect_blocked(
+            &format!("edu->IO {:#x} (TCE read-only)", ctx.io(13)),
+            &[(14, &ro), (13, &d13)],
+        )?;
         ctx.edu.to_device(ctx.io(13), 0, 4096)?;
         mem.fill_page(4, &zero);
         ctx.edu.from_device(0, ctx.io(5), 4096)?;
-        check_page(mem, 4, 0, &ro).map_err(|e| format!("{out}; but read through the read-only TCE failed: {e}"))?;
+        check_page(mem, 4, 0, &ro)
+            .map_err(|e| format!("{out}; but read through the read-only TCE failed: {e}"))?;
         if ctx.latched() {
-            return Err(format!("read via read-only TCE latched an error: {}", ctx.regs()));
+            return Err(format!(
+                "read via read-only TCE latched an error: {}",
+                ctx.regs()
+            ));
         }
         Ok(format!("{out}; device read through it works"))
     })();
@@ -714,15 +818,23 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         chip.set_tar(pn, ctx.table_phys(), 0);
         let r1 = ctx.edu.from_device(0, ctx.io(15), 4096);
         let out = ctx.expect_blocked(
-            &format!("edu->IO {:#x} (index {:#x} >= 8192 entries, valid TCE beyond the end)", ctx.io(15), ctx.io(15) >> 12),
+            &format!(
+                "edu->IO {:#x} (index {:#x} >= 8192 entries, valid TCE beyond the end)",
+                ctx.io(15),
+                ctx.io(15) >> 12
+            ),
             &[(15, &d15), (16, &p16)],
         );
         chip.set_tar(pn, ctx.table_phys(), ctx.size_code);
         r1?;
         let out = out?;
         ctx.edu.from_device(0, ctx.io(15), 4096)?;
-        check_page(mem, 16, 0, &pat_b).map_err(|e| format!("{out}; after restoring size code {}: {e}", ctx.size_code))?;
-        Ok(format!("{out}; same IO address translates after restoring size code {}", ctx.size_code))
+        check_page(mem, 16, 0, &pat_b)
+            .map_err(|e| format!("{out}; after restoring size code {}: {e}", ctx.size_code))?;
+        Ok(format!(
+            "{out}; same IO address translates after restoring size code {}",
+            ctx.size_code
+        ))
     })();
     r.result("dma-out-of-range", res);
 
@@ -739,8 +851,11 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         let out = ctx.expect_blocked("first access to invalid TCE", &[(19, &d19)])?;
         ctx.tce(19, Some(20), TCE_READ | TCE_WRITE);
         ctx.edu.from_device(0, ctx.io(19), 4096)?;
-        check_page(mem, 20, 0, &pat_b).map_err(|e| format!("{out}; TCE written afterwards (no flush) not used: {e}"))?;
-        Ok(format!("{out}; TCE written afterwards used without a flush"))
+        check_page(mem, 20, 0, &pat_b)
+            .map_err(|e| format!("{out}; TCE written afterwards (no flush) not used: {e}"))?;
+        Ok(format!(
+            "{out}; TCE written afterwards used without a flush"
+        ))
     })();
     r.result("tce-new-visible-without-flush", res);
 
@@ -768,7 +883,9 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         } else if !stale_used && latched {
             "faulted at once"
         } else {
-            return Err(format!("inconsistent: stale data written={stale_used}, CSR latched={latched} ({regs})"));
+            return Err(format!(
+                "inconsistent: stale data written={stale_used}, CSR latched={latched} ({regs})"
+            ));
         };
         // After a flush (TAR rewrite) it must fault in every mode.
         ctx.flush();
@@ -781,9 +898,17 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
             _ => None,
         };
         match want_stale {
-            Some(w) if w == stale_used => Ok(format!("cache={}: freed TCE {observed} before flush; {after}", ctx.cache)),
-            Some(_) => Err(format!("cache={}: freed TCE {observed} before flush, which this mode must not do", ctx.cache)),
-            None => Err(format!("SKIP:cache mode unknown (pass calgary.cache=); freed TCE {observed}; {after}")),
+            Some(w) if w == stale_used => Ok(format!(
+                "cache={}: freed TCE {observed} before flush; {after}",
+                ctx.cache
+            )),
+            Some(_) => Err(format!(
+                "cache={}: freed TCE {observed} before flush, which this mode must not do",
+                ctx.cache
+            )),
+            None => Err(format!(
+                "SKIP:cache mode unknown (pass calgary.cache=); freed TCE {observed}; {after}"
+            )),
         }
     })();
     match res {
@@ -804,13 +929,19 @@ fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem, devs: &[P
         let c = chip.config(pn);
         chip.set_config(pn, c | SLOT_DISABLE);
         let r1 = ctx.edu.from_device(0, ctx.io(5), 4096);
-        let out = ctx.expect_blocked(&format!("slot disabled (PHB_CONFIG={:#010x})", chip.config(pn)), &[(4, &z)]);
+        let out = ctx.expect_blocked(
+            &format!("slot disabled (PHB_CONFIG={:#010x})", chip.config(pn)),
+            &[(4, &z)],
+        );
         chip.set_config(pn, c & !SLOT_DISABLE);
         r1?;
         let out = out?;
         ctx.edu.from_device(0, ctx.io(5), 4096)?;
-        check_page(mem, 4, 0, &pat_b).map_err(|e| format!("{out}; after re-enabling the slot: {e}"))?;
-        Ok(format!("{out}; DMA works again after clearing SLOT_DISABLE"))
+        check_page(mem, 4, 0, &pat_b)
+            .map_err(|e| format!("{out}; after re-enabling the slot: {e}"))?;
+        Ok(format!(
+            "{out}; DMA works again after clearing SLOT_DISABLE"
+        ))
     })();
     r.result("dma-slot-disabled", res);
     let _ = mapped_ok;
@@ -828,16 +959,25 @@ fn premap(r: &mut Report, plat: &Platform, mem: &Mem, devs: &[PciDev]) -> Vec<Ph
     }
     let entries = 8192usize << s;
     if entries * 8 > EDU_TABLE_OFF - IDENT_OFF {
-        r.fail("premap", "identity table does not fit in the reserved layout");
+        r.fail(
+            "premap",
+            "identity table does not fit in the reserved layout",
+        );
         return Vec::new();
     }
     for i in 0..entries {
-        mem.m.wr64(IDENT_OFF + 8 * i, (((i as u64) << 12) | TCE_READ | TCE_WRITE).to_be());
+        mem.m.wr64(
+            IDENT_OFF + 8 * i,
+            (((i as u64) << 12) | TCE_READ | TCE_WRITE).to_be(),
+        );
     }
     let table = mem.base + IDENT_OFF as u64;
     let mut done = Vec::new();
     let mut descs = Vec::new();
-    for d in devs.iter().filter(|d| d.is_e1000() || d.is_virtio_net() || d.is_nvme()) {
+    for d in devs
+        .iter()
+        .filter(|d| d.is_e1000() || d.is_virtio_net() || d.is_nvme())
+    {
         let p = match plat.phb_of(d) {
             Some(p) => p.clone(),
             None => continue,
@@ -849,7 +989,13 @@ fn premap(r: &mut Report, plat: &Platform, mem: &Mem, devs: &[PciDev]) -> Vec<Ph
         c.set_tar(p.phb, table, s);
         c.clear_csr(p.phb);
         c.set_config(p.phb, (c.config(p.phb) & !SLOT_DISABLE) | TCE_ENABLE);
-        descs.push(format!("{} for {} {} (PHB_CONFIG={:#010x})", Platform::name(&p), d.kind(), d.addr, c.config(p.phb)));
+        descs.push(format!(
+            "{} for {} {} (PHB_CONFIG={:#010x})",
+            Platform::name(&p),
+            d.kind(),
+            d.addr,
+            c.config(p.phb)
+        ));
         done.push(p);
     }
     if done.is_empty() {
@@ -866,12 +1012,20 @@ fn premap(r: &mut Report, plat: &Platform, mem: &Mem, devs: &[PciDev]) -> Vec<Ph
 // ---------------------------------------------------------------- devices
 
 fn load_modules(r: &mut Report) {
-    let kver = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let kver = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let list = format!("/lib/modules/{kver}/calgary-modules.list");
     let s = match fs::read_to_string(&list) {
         Ok(s) => s,
         Err(_) => {
-            r.skip("modules-load", &format!("no module list for kernel {kver} in the initramfs; drivers must be built in"));
+            r.skip(
+                "modules-load",
+                &format!(
+                    "no module list for kernel {kver} in the initramfs; drivers must be built in"
+                ),
+            );
             return;
         }
     };
@@ -890,12 +1044,17 @@ fn load_modules(r: &mut Report) {
     if errs.is_empty() {
         r.pass("modules-load", &format!("insmod {}", loaded.join(" ")));
     } else {
-        r.fail("modules-load", &format!("{}; loaded: {}", errs.join("; "), loaded.join(" ")));
+        r.fail(
+            "modules-load",
+            &format!("{}; loaded: {}", errs.join("; "), loaded.join(" ")),
+        );
     }
 }
 
 fn sys_path_has(path: &str, addr: &str) -> bool {
-    fs::canonicalize(path).map(|p| p.to_string_lossy().split('/').any(|c| c == addr)).unwrap_or(false)
+    fs::canonicalize(path)
+        .map(|p| p.to_string_lossy().split('/').any(|c| c == addr))
+        .unwrap_or(false)
 }
 
 fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -926,18 +1085,54 @@ fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
     let ifn = match wait_for(Duration::from_secs(20), || netdev_for(dev)) {
         Some(n) => n,
         None => {
-            r.fail(&name, &format!("no network interface appeared for {} within 20 s", dev.addr));
+            r.fail(
+                &name,
+                &format!("no network interface appeared for {} within 20 s", dev.addr),
+            );
             return;
         }
     };
-    let _ = run("ip", &["link", "set", "dev", &ifn, "up"], Duration::from_secs(10));
+    let _ = run(
+        "ip",
+        &["link", "set", "dev", &ifn, "up"],
+        Duration::from_secs(10),
+    );
     let _ = fs::remove_file(format!("/tmp/dhcp-{ifn}"));
-    let (ok, out) = run("udhcpc", &["-i", &ifn, "-n", "-q", "-f", "-t", "8", "-T", "2", "-s", "/etc/calgary/udhcpc.sh"], Duration::from_secs(40));
+    let (ok, out) = run(
+        "udhcpc",
+        &[
+            "-i",
+            &ifn,
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "8",
+            "-T",
+            "2",
+            "-s",
+            "/etc/calgary/udhcpc.sh",
+        ],
+        Duration::from_secs(40),
+    );
     let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}")).unwrap_or_default();
-    let get = |k: &str| lease.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("").to_string();
+    let get = |k: &str| {
+        lease
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
     let (ip, router, serverid) = (get("ip"), get("router"), get("serverid"));
     if !ok || ip.is_empty() {
-        r.fail(&format!("{name}-dhcp"), &format!("{ifn} ({}): udhcpc failed: {}", dev.addr, out.lines().last().unwrap_or("")));
+        r.fail(
+            &format!("{name}-dhcp"),
+            &format!(
+                "{ifn} ({}): udhcpc failed: {}",
+                dev.addr,
+                out.lines().last().unwrap_or("")
+            ),
+        );
         return;
     }
     // The TFTP server is slirp's host address on this NIC's own subnet (the
@@ -951,7 +1146,18 @@ fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
         }
         o.join(".")
     };
-    r.pass(&format!("{name}-dhcp"), &format!("{ifn} ({}) leased {ip} from DHCP server {server}{}", dev.addr, if router.is_empty() { String::new() } else { format!(", router {router}") }));
+    r.pass(
+        &format!("{name}-dhcp"),
+        &format!(
+            "{ifn} ({}) leased {ip} from DHCP server {server}{}",
+            dev.addr,
+            if router.is_empty() {
+                String::new()
+            } else {
+                format!(", router {router}")
+            }
+        ),
+    );
     let blob = cfg.get_or("blob", "blob.bin");
     let want = match cfg.get("blob_md5") {
         Some(m) => m.to_string(),
@@ -962,10 +1168,17 @@ fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
     };
     let local = format!("/tmp/{blob}.{ifn}");
     let t0 = Instant::now();
-    let (ok, out) = run("tftp", &["-g", "-b", "1400", "-r", blob, "-l", &local, &server], Duration::from_secs(90));
+    let (ok, out) = run(
+        "tftp",
+        &["-g", "-b", "1400", "-r", blob, "-l", &local, &server],
+        Duration::from_secs(90),
+    );
     let secs = t0.elapsed().as_secs_f64();
     if !ok {
-        r.fail(&format!("{name}-tftp"), &format!("tftp -g {blob} from {server} via {ifn}: {out}"));
+        r.fail(
+            &format!("{name}-tftp"),
+            &format!("tftp -g {blob} from {server} via {ifn}: {out}"),
+        );
         return;
     }
     let (_, sum) = run("md5sum", &[&local], Duration::from_secs(30));
@@ -973,9 +1186,15 @@ fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
     let size = fs::metadata(&local).map(|m| m.len()).unwrap_or(0);
     let _ = fs::remove_file(&local);
     if got == want {
-        r.pass(&format!("{name}-tftp"), &format!("{size} bytes from {server} via {ifn} in {secs:.1}s, md5 {got} matches"));
+        r.pass(
+            &format!("{name}-tftp"),
+            &format!("{size} bytes from {server} via {ifn} in {secs:.1}s, md5 {got} matches"),
+        );
     } else {
-        r.fail(&format!("{name}-tftp"), &format!("md5 {got} != expected {want} ({size} bytes)"));
+        r.fail(
+            &format!("{name}-tftp"),
+            &format!("md5 {got} != expected {want} ({size} bytes)"),
+        );
     }
 }
 
@@ -990,7 +1209,10 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
             if !sys_path_has(&format!("/sys/class/nvme/{ctrl}/device"), &dev.addr) {
                 continue;
             }
-            for ns in fs::read_dir(format!("/sys/class/nvme/{ctrl}")).ok()?.flatten() {
+            for ns in fs::read_dir(format!("/sys/class/nvme/{ctrl}"))
+                .ok()?
+                .flatten()
+            {
                 let n = ns.file_name().to_string_lossy().to_string();
                 if !n.starts_with("nvme") || !n.contains('n') {
                     continue;
@@ -999,7 +1221,8 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
                     (Some(c), Some(k)) if c < k => format!("{}{}", &n[..c], &n[k..]),
                     _ => n.clone(),
                 };
-                if head[4..].contains('n') && std::path::Path::new(&format!("/dev/{head}")).exists() {
+                if head[4..].contains('n') && std::path::Path::new(&format!("/dev/{head}")).exists()
+                {
                     return Some(head);
                 }
             }
@@ -1009,11 +1232,17 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
     let blk = match blk {
         Some(b) => b,
         None => {
-            r.fail("nvme-rw", &format!("no nvme block device for {} within 20 s", dev.addr));
+            r.fail(
+                "nvme-rw",
+                &format!("no nvme block device for {} within 20 s", dev.addr),
+            );
             return;
         }
     };
-    let seed: u32 = cfg.get("disk_seed").and_then(|s| s.parse().ok()).unwrap_or(0x5EED);
+    let seed: u32 = cfg
+        .get("disk_seed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED);
     let len = 4usize << 20;
     let off = 1u64 << 20;
     let res = (|| -> Result<String, String> {
@@ -1023,15 +1252,26 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
         wbuf.as_mut_slice().copy_from_slice(&data);
         let t0 = Instant::now();
         {
-            let f = fs::OpenOptions::new().read(true).write(true).custom_flags(sys::O_DIRECT).open(&path).map_err(|e| format!("open {path}: {e}"))?;
-            f.write_all_at(wbuf.as_slice(), off).map_err(|e| format!("O_DIRECT write: {e}"))?;
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(sys::O_DIRECT)
+                .open(&path)
+                .map_err(|e| format!("open {path}: {e}"))?;
+            f.write_all_at(wbuf.as_slice(), off)
+                .map_err(|e| format!("O_DIRECT write: {e}"))?;
             f.sync_all().map_err(|e| format!("fsync: {e}"))?;
         }
         let _ = fs::write("/proc/sys/vm/drop_caches", "3");
         let mut rbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
         {
-            let f = fs::OpenOptions::new().read(true).custom_flags(sys::O_DIRECT).open(&path).map_err(|e| format!("open {path}: {e}"))?;
-            f.read_exact_at(rbuf.as_mut_slice(), off).map_err(|e| format!("O_DIRECT read: {e}"))?;
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(sys::O_DIRECT)
+                .open(&path)
+                .map_err(|e| format!("open {path}: {e}"))?;
+            f.read_exact_at(rbuf.as_mut_slice(), off)
+                .map_err(|e| format!("O_DIRECT read: {e}"))?;
         }
         let secs = t0.elapsed().as_secs_f64();
         if let Some(i) = first_diff(rbuf.as_slice(), &data) {
@@ -1073,9 +1313,16 @@ fn phb_health(r: &mut Report, plat: &Platform, phbs: &[Phb], want_translated: bo
         let c = plat.chip(p);
         let csr = c.csr(p.phb);
         let conf = c.config(p.phb);
-        descs.push(format!("{} CSR={csr:#010x} PHB_CONFIG={conf:#010x}", Platform::name(p)));
+        descs.push(format!(
+            "{} CSR={csr:#010x} PHB_CONFIG={conf:#010x}",
+            Platform::name(p)
+        ));
         if csr & CSR_ERR_MASK != 0 {
-            errs.push(format!("{} has an error latched: CSR={csr:#010x} PLSSR={:#010x}", Platform::name(p), c.plssr(p.phb)));
+            errs.push(format!(
+                "{} has an error latched: CSR={csr:#010x} PLSSR={:#010x}",
+                Platform::name(p),
+                c.plssr(p.phb)
+            ));
         }
         if want_translated && conf & TCE_ENABLE == 0 {
             errs.push(format!("{} translation is off", Platform::name(p)));
@@ -1084,7 +1331,10 @@ fn phb_health(r: &mut Report, plat: &Platform, phbs: &[Phb], want_translated: bo
     if phbs.is_empty() {
         r.skip("phb-health", "no device PHBs");
     } else if errs.is_empty() {
-        r.pass("phb-health", &format!("no DMA errors after device traffic: {}", descs.join(", ")));
+        r.pass(
+            "phb-health",
+            &format!("no DMA errors after device traffic: {}", descs.join(", ")),
+        );
     } else {
         r.fail("phb-health", &errs.join("; "));
     }
@@ -1092,7 +1342,11 @@ fn phb_health(r: &mut Report, plat: &Platform, phbs: &[Phb], want_translated: bo
 
 fn kernel_has_calgary() -> Option<bool> {
     let s = fs::read_to_string("/proc/kallsyms").ok()?;
-    Some(s.lines().any(|l| l.ends_with(" detect_calgary") || l.ends_with(" calgary_iommu_init") || l.contains(" calgary_")))
+    Some(s.lines().any(|l| {
+        l.ends_with(" detect_calgary")
+            || l.ends_with(" calgary_iommu_init")
+            || l.contains(" calgary_")
+    }))
 }
 
 // ---------------------------------------------------------------- suites
@@ -1100,7 +1354,13 @@ fn kernel_has_calgary() -> Option<bool> {
 fn suite_default(r: &mut Report, cfg: &Config) {
     let devs = pci::list();
     for d in devs.iter().filter(|d| d.kind() != "other") {
-        info(&format!("pci {} {:04x}:{:04x} {}", d.addr, d.vendor, d.device, d.kind()));
+        info(&format!(
+            "pci {} {:04x}:{:04x} {}",
+            d.addr,
+            d.vendor,
+            d.device,
+            d.kind()
+        ));
     }
     match kernel_has_calgary() {
         Some(true) => info("this kernel has a Calgary driver; the default suite still drives the hardware itself"),
@@ -1131,12 +1391,21 @@ fn suite_default(r: &mut Report, cfg: &Config) {
 fn suite_kernel(r: &mut Report, cfg: &Config) {
     let devs = pci::list();
     for d in devs.iter().filter(|d| d.kind() != "other") {
-        info(&format!("pci {} {:04x}:{:04x} {}", d.addr, d.vendor, d.device, d.kind()));
+        info(&format!(
+            "pci {} {:04x}:{:04x} {}",
+            d.addr,
+            d.vendor,
+            d.device,
+            d.kind()
+        ));
     }
     let expect = cfg.get_or("expect", "translate").to_string();
     let has = kernel_has_calgary();
     let lines = kmsg_lines();
-    for l in lines.iter().filter(|l| l.contains("Calgary") || l.contains("CalIOC2") || l.contains("PCI-DMA")) {
+    for l in lines
+        .iter()
+        .filter(|l| l.contains("Calgary") || l.contains("CalIOC2") || l.contains("PCI-DMA"))
+    {
         info(&format!("dmesg: {l}"));
     }
     let plat = discover(r, &devs);
@@ -1146,7 +1415,10 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
             "this kernel has no Calgary driver (no calgary_* symbols in /proc/kallsyms): build it with CONFIG_CALGARY_IOMMU=y (Linux <= 5.6), see guest-images/KERNEL-OPTIONS.md",
         );
     } else {
-        r.pass("kernel-calgary-driver", &format!("calgary symbols present; expectation: {expect}"));
+        r.pass(
+            "kernel-calgary-driver",
+            &format!("calgary symbols present; expectation: {expect}"),
+        );
     }
     let find = |pat: &str| lines.iter().any(|l| l.contains(pat));
     let plat = match plat {
@@ -1161,26 +1433,61 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
     let populated: Vec<Phb> = plat
         .phbs
         .iter()
-        .filter(|p| plat.calioc2 || devs.iter().any(|d| d.bus == p.bus && (1..=7).contains(&d.slot)))
+        .filter(|p| {
+            plat.calioc2
+                || devs
+                    .iter()
+                    .any(|d| d.bus == p.bus && (1..=7).contains(&d.slot))
+        })
         .cloned()
         .collect();
     let chipname = if plat.calioc2 { "CalIOC2" } else { "Calgary" };
-    let disabled_bus: Option<u8> = expect.strip_prefix("disable:").and_then(|b| parse_num(b)).map(|b| b as u8);
+    let disabled_bus: Option<u8> = expect
+        .strip_prefix("disable:")
+        .and_then(|b| parse_num(b))
+        .map(|b| b as u8);
     if expect == "off" {
         let det = find("Calgary IOMMU detected");
-        let en = lines.iter().filter(|l| l.contains("enabling translation on")).count();
-        let on: Vec<String> = plat.phbs.iter().filter(|p| plat.chip(p).config(p.phb) & TCE_ENABLE != 0).map(Platform::name).collect();
+        let en = lines
+            .iter()
+            .filter(|l| l.contains("enabling translation on"))
+            .count();
+        let on: Vec<String> = plat
+            .phbs
+            .iter()
+            .filter(|p| plat.chip(p).config(p.phb) & TCE_ENABLE != 0)
+            .map(Platform::name)
+            .collect();
         if !det && en == 0 && on.is_empty() {
-            r.pass("kernel-iommu-off", "no detection, no PHB translated (iommu=off honoured)");
+            r.pass(
+                "kernel-iommu-off",
+                "no detection, no PHB translated (iommu=off honoured)",
+            );
         } else {
-            r.fail("kernel-iommu-off", &format!("detected={det}, enable lines={en}, TCE_ENABLE on: [{}]", on.join(",")));
+            r.fail(
+                "kernel-iommu-off",
+                &format!(
+                    "detected={det}, enable lines={en}, TCE_ENABLE on: [{}]",
+                    on.join(",")
+                ),
+            );
         }
     } else {
         if find("PCI-DMA: Calgary IOMMU detected.") {
-            let spec = lines.iter().find(|l| l.contains("Calgary TCE table spec is")).cloned().unwrap_or_default();
-            r.pass("kernel-detect", &format!("'PCI-DMA: Calgary IOMMU detected.' {spec}"));
+            let spec = lines
+                .iter()
+                .find(|l| l.contains("Calgary TCE table spec is"))
+                .cloned()
+                .unwrap_or_default();
+            r.pass(
+                "kernel-detect",
+                &format!("'PCI-DMA: Calgary IOMMU detected.' {spec}"),
+            );
         } else if find("Unable to locate Rio Grande") {
-            r.fail("kernel-detect", "kernel says: Unable to locate Rio Grande table in EBDA");
+            r.fail(
+                "kernel-detect",
+                "kernel says: Unable to locate Rio Grande table in EBDA",
+            );
         } else {
             r.fail("kernel-detect", "no 'Calgary IOMMU detected' line in dmesg (CONFIG_CALGARY_IOMMU_ENABLED_BY_DEFAULT or iommu=calgary?)");
         }
@@ -1201,10 +1508,22 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
                 } else {
                     r.fail(&name, &format!("expected untranslated: enable-line={}, disable-line={}, PHB_CONFIG={conf:#010x}", find(&line), find(&msg)));
                 }
-            } else if find(&line) && find("errant DMAs will now be prevented on this bus.") && hw_on {
-                r.pass(&name, &format!("'{line}' + 'errant DMAs will now be prevented', PHB_CONFIG={conf:#010x}"));
+            } else if find(&line) && find("errant DMAs will now be prevented on this bus.") && hw_on
+            {
+                r.pass(
+                    &name,
+                    &format!(
+                        "'{line}' + 'errant DMAs will now be prevented', PHB_CONFIG={conf:#010x}"
+                    ),
+                );
             } else {
-                r.fail(&name, &format!("enable line present={}, PHB_CONFIG={conf:#010x}", find(&line)));
+                r.fail(
+                    &name,
+                    &format!(
+                        "enable line present={}, PHB_CONFIG={conf:#010x}",
+                        find(&line)
+                    ),
+                );
             }
         }
     }
@@ -1212,7 +1531,10 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
     device_checks(r, cfg, &devs);
     let dev_phbs: Vec<Phb> = populated
         .iter()
-        .filter(|p| devs.iter().any(|d| d.bus == p.bus && (d.is_e1000() || d.is_virtio_net() || d.is_nvme())))
+        .filter(|p| {
+            devs.iter()
+                .any(|d| d.bus == p.bus && (d.is_e1000() || d.is_virtio_net() || d.is_nvme()))
+        })
         .filter(|p| Some(p.bus) != disabled_bus)
         .cloned()
         .collect();
@@ -1237,7 +1559,10 @@ fn errant_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[PciDev], 
         let phb = plat.phb_of(&edu_dev).ok_or("edu PHB vanished")?.clone();
         let chip = plat.chip(&phb);
         if chip.config(phb.phb) & TCE_ENABLE == 0 {
-            return Err(format!("{} is not translated by the kernel", Platform::name(&phb)));
+            return Err(format!(
+                "{} is not translated by the kernel",
+                Platform::name(&phb)
+            ));
         }
         let mem = Mem::open(cfg)?;
         let edu = Edu::open(&edu_dev)?;
@@ -1247,13 +1572,23 @@ fn errant_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[PciDev], 
         let t0 = Instant::now();
         edu.from_device(0, io, 4096)?;
         let want = format!("DMA error on {chipname} PHB {:#x}", phb.bus);
-        let line = wait_for(Duration::from_secs(8), || kmsg_lines().into_iter().find(|l| l.contains(&want)));
+        let line = wait_for(Duration::from_secs(8), || {
+            kmsg_lines().into_iter().find(|l| l.contains(&want))
+        });
         let secs = t0.elapsed().as_secs_f64();
-        let line = line.ok_or_else(|| format!("no '{want}' in dmesg within 8 s (CSR={:#010x})", chip.csr(phb.phb)))?;
-        check_page(&mem, 30, 0, &pat).map_err(|e| format!("memory at phys {io:#x} corrupted: {e}"))?;
+        let line = line.ok_or_else(|| {
+            format!(
+                "no '{want}' in dmesg within 8 s (CSR={:#010x})",
+                chip.csr(phb.phb)
+            )
+        })?;
+        check_page(&mem, 30, 0, &pat)
+            .map_err(|e| format!("memory at phys {io:#x} corrupted: {e}"))?;
         let conf = chip.config(phb.phb);
         if conf & SLOT_DISABLE != SLOT_DISABLE {
-            return Err(format!("'{line}' but SLOT_DISABLE not set (PHB_CONFIG={conf:#010x})"));
+            return Err(format!(
+                "'{line}' but SLOT_DISABLE not set (PHB_CONFIG={conf:#010x})"
+            ));
         }
         Ok(format!("edu->IO {io:#x} (unmapped): '{line}' after {secs:.1}s, slot disabled (PHB_CONFIG={conf:#010x}), memory intact"))
     })();
@@ -1267,9 +1602,15 @@ fn main() {
         "calgary-guest {} suite={suite} cache={} kernel={}",
         env!("CARGO_PKG_VERSION"),
         cfg.get_or("cache", "unknown"),
-        fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
+        fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
     ));
-    let mut r = Report { fails: 0, passes: 0, skips: 0 };
+    let mut r = Report {
+        fails: 0,
+        passes: 0,
+        skips: 0,
+    };
     let t0 = Instant::now();
     match suite.as_str() {
         "probe" => {
@@ -1295,7 +1636,10 @@ mod tests {
     use super::*;
 
     fn cfg(cmdline: &str) -> Config {
-        Config { kv: BTreeMap::new(), cmdline: cmdline.to_string() }
+        Config {
+            kv: BTreeMap::new(),
+            cmdline: cmdline.to_string(),
+        }
     }
 
     #[test]
@@ -1309,8 +1653,14 @@ mod tests {
 
     #[test]
     fn reserved_region_from_memmap() {
-        assert_eq!(cfg("console=ttyS0 memmap=64M$0x10000000 quiet").reserved(), Some((0x1000_0000, 64 << 20)));
-        assert_eq!(cfg("memmap=4K$0x1000 memmap=32M$0x8000000").reserved(), Some((0x800_0000, 32 << 20)));
+        assert_eq!(
+            cfg("console=ttyS0 memmap=64M$0x10000000 quiet").reserved(),
+            Some((0x1000_0000, 64 << 20))
+        );
+        assert_eq!(
+            cfg("memmap=4K$0x1000 memmap=32M$0x8000000").reserved(),
+            Some((0x800_0000, 32 << 20))
+        );
         assert_eq!(cfg("quiet").reserved(), None);
     }
 
@@ -1334,6 +1684,7 @@ mod tests {
     #[test]
     fn csr_decode() {
         assert_eq!(csr_reason(0), "");
-        assert!(csr_reason(0x8000_0000 | (4 << 27) | 0x0400_0000).contains("TCE not valid, device write"));
+        assert!(csr_reason(0x8000_0000 | (4 << 27) | 0x0400_0000)
+            .contains("TCE not valid, device write"));
     }
 }

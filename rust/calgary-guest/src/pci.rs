@@ -33,12 +33,23 @@ pub fn list() -> Vec<PciDev> {
             continue;
         }
         let bus = u8::from_str_radix(parts[1], 16).unwrap_or(0);
-        let slot = parts[2].split('.').next().and_then(|s| u8::from_str_radix(s, 16).ok()).unwrap_or(0);
+        let slot = parts[2]
+            .split('.')
+            .next()
+            .and_then(|s| u8::from_str_radix(s, 16).ok())
+            .unwrap_or(0);
         let base = format!("/sys/bus/pci/devices/{addr}");
         let vendor = read_hex(&format!("{base}/vendor")).unwrap_or(0) as u16;
         let device = read_hex(&format!("{base}/device")).unwrap_or(0) as u16;
         let class = read_hex(&format!("{base}/class")).unwrap_or(0) as u32;
-        v.push(PciDev { addr, bus, slot, vendor, device, class });
+        v.push(PciDev {
+            addr,
+            bus,
+            slot,
+            vendor,
+            device,
+            class,
+        });
     }
     v.sort_by(|a, b| a.addr.cmp(&b.addr));
     v
@@ -92,8 +103,10 @@ impl PciDev {
             .write(true)
             .open(format!("{base}/config"))
             .map_err(|e| format!("open config: {e}"))?;
-        f.seek(SeekFrom::Start(4)).map_err(|e| format!("seek config: {e}"))?;
-        f.write_all(&cmd.to_le_bytes()).map_err(|e| format!("write command register: {e}"))?;
+        f.seek(SeekFrom::Start(4))
+            .map_err(|e| format!("seek config: {e}"))?;
+        f.write_all(&cmd.to_le_bytes())
+            .map_err(|e| format!("write command register: {e}"))?;
         let cfg2 = fs::read(format!("{base}/config")).map_err(|e| format!("read config: {e}"))?;
         let now = u16::from_le_bytes([cfg2[4], cfg2[5]]);
         if now & 6 != 6 {
@@ -124,7 +137,10 @@ impl Edu {
         if inv != !0x1234_5678u32 {
             return Err(format!("edu liveness register returned {inv:#x}"));
         }
-        Ok(Edu { dev: dev.clone(), bar })
+        Ok(Edu {
+            dev: dev.clone(),
+            bar,
+        })
     }
 
     /// Start one DMA and wait (bounded) for it to complete.

@@ -17,7 +17,15 @@ const PROT_WRITE: usize = 2;
 const MAP_SHARED: usize = 1;
 
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall6(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> isize {
+unsafe fn syscall6(
+    n: usize,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+    a5: usize,
+    a6: usize,
+) -> isize {
     let ret: isize;
     std::arch::asm!(
         "syscall",
@@ -69,7 +77,12 @@ impl Mapping {
                 std::io::Error::from_raw_os_error((-r) as i32)
             ));
         }
-        Ok(Mapping { ptr: r as *mut u8, len: map_len, base: map_off, _file: file })
+        Ok(Mapping {
+            ptr: r as *mut u8,
+            len: map_len,
+            base: map_off,
+            _file: file,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +92,11 @@ impl Mapping {
     fn check(&self, off: usize, size: usize) {
         // Offsets are computed by this program from validated layouts; an
         // out-of-range offset is a programming error, not a runtime condition.
-        assert!(off + size <= self.len, "mapping access {off:#x}+{size} beyond {:#x}", self.len);
+        assert!(
+            off + size <= self.len,
+            "mapping access {off:#x}+{size} beyond {:#x}",
+            self.len
+        );
     }
 
     pub fn rd8(&self, off: usize) -> u8 {

@@ -67,7 +67,10 @@ static STATE: OnceLock<State> = OnceLock::new();
 
 #[cfg(not(test))]
 fn entry(st: &State, slot: usize) -> sys::qemu_plugin_u64 {
-    sys::qemu_plugin_u64 { score: st.score, offset: slot * 8 }
+    sys::qemu_plugin_u64 {
+        score: st.score,
+        offset: slot * 8,
+    }
 }
 
 const KERNEL_BASE: u64 = 0xffff_8000_0000_0000;
@@ -82,9 +85,15 @@ unsafe extern "C" fn tb_trans(_id: sys::qemu_plugin_id_t, tb: *mut sys::qemu_plu
     let add = sys::qemu_plugin_op::QEMU_PLUGIN_INLINE_ADD_U64;
     sys::qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, add, entry(st, TOTAL), n as u64);
     let vaddr = sys::qemu_plugin_tb_vaddr(tb);
-    let space = if vaddr >= KERNEL_BASE { KERNEL } else { NONKERNEL };
+    let space = if vaddr >= KERNEL_BASE {
+        KERNEL
+    } else {
+        NONKERNEL
+    };
     sys::qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, add, entry(st, space), n as u64);
-    if st.ranges.is_empty() || vaddr < KERNEL_BASE && st.ranges.iter().all(|r| r.start >= KERNEL_BASE) {
+    if st.ranges.is_empty()
+        || vaddr < KERNEL_BASE && st.ranges.iter().all(|r| r.start >= KERNEL_BASE)
+    {
         return;
     }
     // Per range: how many of this block's instructions fall inside it.
@@ -99,13 +108,23 @@ unsafe extern "C" fn tb_trans(_id: sys::qemu_plugin_id_t, tb: *mut sys::qemu_plu
                     None => counts.push((ri, 1)),
                 }
                 if a == r.start {
-                    sys::qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, add, entry(st, slot_calls(ri)), 1);
+                    sys::qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+                        insn,
+                        add,
+                        entry(st, slot_calls(ri)),
+                        1,
+                    );
                 }
             }
         }
     }
     for (ri, c) in counts {
-        sys::qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, add, entry(st, slot_insns(ri)), c);
+        sys::qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(
+            tb,
+            add,
+            entry(st, slot_insns(ri)),
+            c,
+        );
     }
 }
 
@@ -158,11 +177,14 @@ pub fn render_json(ranges: &[Range], vcpus: i64, get: impl Fn(usize) -> u64) -> 
 unsafe extern "C" fn at_exit(_id: sys::qemu_plugin_id_t, _u: *mut c_void) {
     let Some(st) = STATE.get() else { return };
     let vcpus = sys::qemu_plugin_num_vcpus() as i64;
-    let json = render_json(&st.ranges, vcpus, |slot| sys::qemu_plugin_u64_sum(entry(st, slot)));
+    let json = render_json(&st.ranges, vcpus, |slot| {
+        sys::qemu_plugin_u64_sum(entry(st, slot))
+    });
     match &st.out {
         Some(path) => {
             if let Err(e) = std::fs::write(path, &json) {
-                let msg = CString::new(format!("calgary-plugin: cannot write {path}: {e}\n")).unwrap_or_default();
+                let msg = CString::new(format!("calgary-plugin: cannot write {path}: {e}\n"))
+                    .unwrap_or_default();
                 sys::qemu_plugin_outs(msg.as_ptr());
             }
         }
@@ -213,9 +235,16 @@ pub unsafe extern "C" fn qemu_plugin_install(
         return -1;
     }
     if !cfg.missing.is_empty() {
-        outs(&format!("calgary-plugin: not in the System.map (ignored): {}\n", cfg.missing.join(", ")));
+        outs(&format!(
+            "calgary-plugin: not in the System.map (ignored): {}\n",
+            cfg.missing.join(", ")
+        ));
     }
-    let _ = STATE.set(State { score, ranges: cfg.ranges, out: cfg.out });
+    let _ = STATE.set(State {
+        score,
+        ranges: cfg.ranges,
+        out: cfg.out,
+    });
     sys::qemu_plugin_register_vcpu_tb_trans_cb(id, Some(tb_trans));
     sys::qemu_plugin_register_atexit_cb(id, Some(at_exit), std::ptr::null_mut());
     0

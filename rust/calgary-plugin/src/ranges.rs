@@ -20,7 +20,10 @@ pub struct Config {
 
 pub fn parse_hex(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
     u64::from_str_radix(t, 16).map_err(|e| format!("bad address '{s}': {e}"))
 }
 
@@ -34,13 +37,20 @@ pub fn parse_ranges_file(text: &str) -> Result<Vec<Range>, String> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 3 {
-            return Err(format!("ranges line {}: expected 'name start end', got '{line}'", no + 1));
+            return Err(format!(
+                "ranges line {}: expected 'name start end', got '{line}'",
+                no + 1
+            ));
         }
         let (start, end) = (parse_hex(f[1])?, parse_hex(f[2])?);
         if end <= start {
             return Err(format!("ranges line {}: end <= start", no + 1));
         }
-        v.push(Range { name: f[0].to_string(), start, end });
+        v.push(Range {
+            name: f[0].to_string(),
+            start,
+            end,
+        });
     }
     Ok(v)
 }
@@ -68,12 +78,20 @@ pub fn ranges_from_map(map: &str, syms: &[String]) -> (Vec<Range>, Vec<String>) 
         };
         let mut found = false;
         for &(a, name) in &entries {
-            let hit = if glob { name.starts_with(prefix) } else { name == prefix };
+            let hit = if glob {
+                name.starts_with(prefix)
+            } else {
+                name == prefix
+            };
             if !hit || out.iter().any(|r: &Range| r.name == name) {
                 continue;
             }
             let end = addrs.range(a + 1..).next().copied().unwrap_or(a + 1);
-            out.push(Range { name: name.to_string(), start: a, end });
+            out.push(Range {
+                name: name.to_string(),
+                start: a,
+                end,
+            });
             found = true;
         }
         if !found {
@@ -88,7 +106,9 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
     let mut map = None;
     let mut syms: Vec<String> = Vec::new();
     for a in args {
-        let (k, v) = a.split_once('=').ok_or_else(|| format!("argument '{a}' is not key=value"))?;
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("argument '{a}' is not key=value"))?;
         match k {
             "out" => cfg.out = Some(v.to_string()),
             "ranges" => {
@@ -96,15 +116,27 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
                 cfg.ranges.extend(parse_ranges_file(&t)?);
             }
             "map" => map = Some(v.to_string()),
-            "syms" | "sym" => syms.extend(v.split([',', ';', ':']).filter(|s| !s.is_empty()).map(String::from)),
+            "syms" | "sym" => syms.extend(
+                v.split([',', ';', ':'])
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            ),
             "range" => {
                 let f: Vec<&str> = v.split(':').collect();
                 if f.len() != 3 {
                     return Err(format!("range={v}: expected name:start:end"));
                 }
-                cfg.ranges.push(Range { name: f[0].into(), start: parse_hex(f[1])?, end: parse_hex(f[2])? });
+                cfg.ranges.push(Range {
+                    name: f[0].into(),
+                    start: parse_hex(f[1])?,
+                    end: parse_hex(f[2])?,
+                });
             }
-            _ => return Err(format!("unknown argument '{k}' (known: out, ranges, map, syms, range)")),
+            _ => {
+                return Err(format!(
+                    "unknown argument '{k}' (known: out, ranges, map, syms, range)"
+                ))
+            }
         }
     }
     if !syms.is_empty() {
@@ -132,7 +164,14 @@ mod tests {
     fn map_ranges_end_at_next_address() {
         let (r, miss) = ranges_from_map(MAP, &["foo".into(), "bar*".into(), "nope".into()]);
         assert_eq!(miss, vec!["nope".to_string()]);
-        assert_eq!(r[0], Range { name: "foo".into(), start: 0xffffffff81001000, end: 0xffffffff81001040 });
+        assert_eq!(
+            r[0],
+            Range {
+                name: "foo".into(),
+                start: 0xffffffff81001000,
+                end: 0xffffffff81001040
+            }
+        );
         assert_eq!(r[1].name, "bar");
         assert_eq!(r[1].end, 0xffffffff81001100);
         assert_eq!(r[2].name, "bar_two");
@@ -143,13 +182,24 @@ mod tests {
     fn ranges_file() {
         let r = parse_ranges_file("# c\nx 0x10 0x20\ny 30 40 # t\n").unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1], Range { name: "y".into(), start: 0x30, end: 0x40 });
+        assert_eq!(
+            r[1],
+            Range {
+                name: "y".into(),
+                start: 0x30,
+                end: 0x40
+            }
+        );
         assert!(parse_ranges_file("x 20 10").is_err());
     }
 
     #[test]
     fn json_shape() {
-        let r = vec![Range { name: "a\"b".into(), start: 1, end: 2 }];
+        let r = vec![Range {
+            name: "a\"b".into(),
+            start: 1,
+            end: 2,
+        }];
         let j = crate::render_json(&r, 1, |s| s as u64 * 10);
         assert!(j.starts_with("{\"total\":0,\"kernel\":10,\"nonkernel\":20,\"vcpus\":1"));
         assert!(j.contains("\"name\":\"a\\\"b\""));
