@@ -100,6 +100,15 @@ def run_clippy():
         sys.stdout.write(p.stdout.decode(errors="replace")[-4000:])
         totals["failed"] += 1
         failures.append("lint: cargo clippy")
+    print("== lint: cargo fmt --all -- --check", flush=True)
+    p = subprocess.run(["cargo", "fmt", "--all", "--", "--check"],
+                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode == 0:
+        totals["passed"] += 1
+    else:
+        sys.stdout.write(p.stdout.decode(errors="replace")[-4000:])
+        totals["failed"] += 1
+        failures.append("lint: cargo fmt --check")
 
 
 def main():
