@@ -57,16 +57,19 @@ typedef struct CalgaryChipConfig {
     uint32_t cache_policy;       /* CalgaryCachePolicy */
     uint32_t cache_entries;
     uint32_t cache_ways;
+    uint32_t cache_line;         /* TCEs read per faithful-cache miss: 1 or 8 */
     CalgaryPhbConfig phb[CALGARY_PHBS_PER_CHIP];
 } CalgaryChipConfig;
 
 /*
- * Host service: read the 8-byte big-endian TCE at guest physical @addr from
- * guest RAM into *value (already decoded to host order). Returns false when
- * @addr is not RAM. Called with the chip lock held: it must not take any lock
- * that an MMIO access to a Calgary window takes.
+ * Host service: read @count consecutive 8-byte big-endian TCEs at guest
+ * physical @addr from guest RAM into @values (decoded to host order).
+ * Returns false when the range is not wholly RAM. Called with the chip lock
+ * held: it must not take any lock that an MMIO access to a Calgary window
+ * takes.
  */
-typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr, uint64_t *value);
+typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr,
+                                 uint64_t *values, uint32_t count);
 
 /* What the shim should log or trace after an MMIO access. */
 typedef enum CalgaryEventKind {

@@ -88,6 +88,7 @@ struct CalgaryChipState {
     uint32_t cache_policy;
     uint32_t cache_entries;
     uint32_t cache_ways;
+    uint32_t cache_line;
     uint64_t mem1_start;
     /* migration: the core's snapshot bytes */
     uint8_t *mig_buf;
@@ -101,6 +102,7 @@ struct CalgaryMachineState {
     uint32_t cache_policy;
     uint32_t cache_entries;
     uint32_t cache_ways;
+    uint32_t cache_line;
     CalgaryChipState *chip[CALGARY_MAX_CHIPS];
 };
 
@@ -160,19 +162,25 @@ static const MemoryRegionOps calgary_mmio_ops = {
 };
 
 /* Guest RAM only: a TCE table pointed at MMIO is a failed fetch. */
-static bool calgary_read_tce(void *opaque, uint64_t addr, uint64_t *value)
+static bool calgary_read_tce(void *opaque, uint64_t addr, uint64_t *values,
+                             uint32_t count)
 {
     MemoryRegion *mr;
-    hwaddr xlat, len = 8;
+    hwaddr xlat, len = 8ULL * count;
+    const uint8_t *p;
+    uint32_t i;
 
     RCU_READ_LOCK_GUARD();
     mr = address_space_translate(&address_space_memory, addr, &xlat, &len,
                                  false, MEMTXATTRS_UNSPECIFIED);
-    if (len < 8 || !memory_region_is_ram(mr) ||
+    if (count == 0 || len < 8ULL * count || !memory_region_is_ram(mr) ||
         memory_region_is_ram_device(mr)) {
         return false;
     }
-    *value = ldq_be_p((uint8_t *)memory_region_get_ram_ptr(mr) + xlat);
+    p = (const uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+    for (i = 0; i < count; i++) {
+        values[i] = ldq_be_p(p + 8 * i);
+    }
     return true;
 }
 
@@ -186,6 +194,7 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
         .cache_policy = s->cache_policy,
         .cache_entries = s->cache_entries,
         .cache_ways = s->cache_ways,
+        .cache_line = s->cache_line,
     };
     char err[256] = "";
     char name[32];
@@ -274,6 +283,7 @@ static const Property calgary_chip_props[] = {
                        CALGARY_CACHE_FAITHFUL),
     DEFINE_PROP_UINT32("cache-entries", CalgaryChipState, cache_entries, 256),
     DEFINE_PROP_UINT32("cache-ways", CalgaryChipState, cache_ways, 4),
+    DEFINE_PROP_UINT32("cache-line", CalgaryChipState, cache_line, 1),
     DEFINE_PROP_UINT64("mem1-start", CalgaryChipState, mem1_start,
                        0xe0000000),
 };
@@ -770,6 +780,11 @@ static void calgary_machine_set_u32(Object *obj, Visitor *v, const char *name,
     if (!visit_type_uint32(v, name, &val, errp)) {
         return;
     }
+    if (!strcmp(name, "tce-cache-line") && val != 1 && val != 8) {
+        error_setg(errp, "calgary: invalid tce-cache-line %u (accepted: 1, 8)",
+                   val);
+        return;
+    }
     if (!strcmp(name, "chips") && val > CALGARY_MAX_CHIPS) {
         error_setg(errp, "calgary: invalid chips %u (accepted: 0..%d; "
                    "0 leaves the IOMMU out)", val, CALGARY_MAX_CHIPS);
@@ -815,6 +830,7 @@ static void calgary_machine_init(MachineState *ms)
         qdev_prop_set_uint32(dev, "cache-policy", cms->cache_policy);
         qdev_prop_set_uint32(dev, "cache-entries", cms->cache_entries);
         qdev_prop_set_uint32(dev, "cache-ways", cms->cache_ways);
+        qdev_prop_set_uint32(dev, "cache-line", cms->cache_line);
         qdev_prop_set_uint64(dev, "mem1-start", mem1_start);
         snprintf(name, sizeof(name), "calgary%u", c);
         object_property_add_child(OBJECT(ms), name, OBJECT(dev));
@@ -861,6 +877,7 @@ static void calgary_machine_instance_init(Object *obj)
     cms->cache_policy = CALGARY_CACHE_FAITHFUL;
     cms->cache_entries = 256;
     cms->cache_ways = 4;
+    cms->cache_line = 1;
 }
 
 static void calgary_machine_class_init(ObjectClass *oc, void *data)
@@ -900,6 +917,12 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
                                                      cache_ways));
     object_class_property_set_description(oc, "tce-cache-ways",
         "TCE cache associativity (divides the entries, default 4)");
+    object_class_property_add(oc, "tce-cache-line", "uint32",
+                              calgary_machine_get_u32, calgary_machine_set_u32,
+                              NULL, (void *)offsetof(CalgaryMachineState,
+                                                     cache_line));
+    object_class_property_set_description(oc, "tce-cache-line",
+        "TCEs read per faithful-cache miss: 1 (default) or 8 (line fill)");
 }
 
 static const TypeInfo calgary_types[] = {

@@ -473,6 +473,35 @@ class Inspect(unittest.TestCase):
 
 
 @needs_qemu
+class LineFill(unittest.TestCase):
+    """tce-cache-line=8: one 64-byte TCE read per miss serves the line."""
+
+    def test_line_fill_stats_and_new_tce_visible(self):
+        m = CalgaryMachine(phb=1, machine_opts="tce-cache-line=8")
+        try:
+            m.edu_setup()
+            m.program_tar(0)
+            for i in range(4):
+                m.set_tce(0x100 + i, tce(0x03000000 + 0x1000 * i))
+            m.enable()
+            for i in range(4):
+                m.ram_to_edu(0x100000 + 0x1000 * i)
+            self.assertEqual(m.stat("stat-cache-misses"), 1)
+            self.assertEqual(m.stat("stat-cache-hits"), 3)
+            self.assertEqual(m.stat("stat-tce-fetches"), 1)
+            # 0x104 was invalid when its line was read: mapped now, no flush
+            m.set_tce(0x104, tce(0x03300000))
+            m.memwrite(0x03000000, pattern(21))
+            m.ram_to_edu(0x100000)
+            m.memset(0x03300000, 4096, 0)
+            m.edu_to_ram(0x104000)
+            self.assertEqual(m.memread(0x03300000, 4096), pattern(21))
+            self.assertEqual(m.stat("stat-blocked"), 0)
+        finally:
+            m.close()
+
+
+@needs_qemu
 class Trace(unittest.TestCase):
     """Trace events: off by default, switchable at run time, one per step."""
 
@@ -628,6 +657,9 @@ class Options(unittest.TestCase):
 
     def test_bad_chips(self):
         self.check_bad("chips=9", ["chips", "0..4"])
+
+    def test_bad_cache_line(self):
+        self.check_bad("tce-cache-line=4", ["tce-cache-line", "1, 8"])
 
     def test_bad_geometry(self):
         self.check_bad("tce-cache-entries=100", ["tce-cache-entries"])

@@ -10,7 +10,7 @@ use crate::regs::{
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
     GuestMemory, MmioEvent, PhbConfig, PhbStats, Requester, StopState, Translation, Variant,
-    XlateKind, LEGACY_WINDOW_END, PHBS_PER_CHIP, TCE_PAGE_MASK,
+    XlateKind, LEGACY_WINDOW_END, PHBS_PER_CHIP, TCE_LINE, TCE_PAGE_MASK,
 };
 
 /// Values derived from registers, recomputed on every write that changes
@@ -140,9 +140,26 @@ fn part_of(width: Width, byte: u64, size: u32) -> Option<Part> {
 pub struct Chip {
     pub(crate) cfg: ChipConfig,
     pub(crate) phbs: [Phb; PHBS_PER_CHIP],
+    /// Faithful cache: fill a whole 64-byte line of TCEs per miss.
+    pub(crate) line_fill: bool,
 }
 
 impl Chip {
+    /// TCE line fill (model decision, off by default): with the Faithful
+    /// cache, a miss reads the whole aligned 64-byte line (8 TCEs) in one
+    /// memory access and caches every valid TCE of it. Invalid TCEs are
+    /// never cached, so §5's contract holds: a new TCE is seen without a
+    /// flush, a freed one may translate until the next flush. Not part of
+    /// the guest-visible state (a platform setting, like the geometry).
+    pub fn set_line_fill(&mut self, on: bool) {
+        self.line_fill = on;
+    }
+
+    /// Whether TCE line fill is on.
+    pub fn line_fill(&self) -> bool {
+        self.line_fill
+    }
+
     /// Creates a chip in its reset state.
     pub fn new(cfg: ChipConfig) -> Result<Chip, ConfigError> {
         cfg.validate()?;
@@ -152,7 +169,11 @@ impl Chip {
             Phb::new(&cfg, &cfg.phbs[2]),
             Phb::new(&cfg, &cfg.phbs[3]),
         ];
-        Ok(Chip { cfg, phbs })
+        Ok(Chip {
+            cfg,
+            phbs,
+            line_fill: false,
+        })
     }
 
     /// The configuration the chip was built with.
@@ -486,7 +507,21 @@ impl Chip {
         let tce_addr = index
             .checked_mul(8)
             .and_then(|o| d.table_base.checked_add(o));
-        let tce = match fetch_tce(p, policy, idx32, tce_addr, device, mem) {
+        let line = if self.line_fill && policy == CachePolicy::Faithful {
+            // The aligned line, if it lies wholly inside the table.
+            let first = index & !(TCE_LINE as u64 - 1);
+            (first + TCE_LINE as u64 <= d.entries)
+                .then(|| {
+                    first
+                        .checked_mul(8)
+                        .and_then(|o| d.table_base.checked_add(o))
+                })
+                .flatten()
+                .map(|a| (first as u32, a))
+        } else {
+            None
+        };
+        let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
             Some(t) => t,
             None => {
                 return Err(block(
@@ -641,6 +676,7 @@ fn fetch_tce(
     policy: CachePolicy,
     idx: u32,
     tce_addr: Option<u64>,
+    line: Option<(u32, u64)>,
     device: bool,
     mem: &dyn GuestMemory,
 ) -> Option<u64> {
@@ -664,6 +700,27 @@ fn fetch_tce(
             }
             if device {
                 stats.cache_misses = stats.cache_misses.wrapping_add(1);
+            }
+            if let (Some((first, addr)), true) = (line, device) {
+                // Line fill: one read of the aligned line; every valid TCE
+                // of it is cached, invalid ones are not (so a TCE written
+                // later is still seen without a flush).
+                let mut tces = [0u64; TCE_LINE];
+                stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
+                if !mem.read_tce_line(addr, &mut tces) {
+                    return None;
+                }
+                let mut want = None;
+                for (j, &t) in tces.iter().enumerate() {
+                    let i = first.wrapping_add(j as u32);
+                    if i == idx {
+                        want = Some(t);
+                    }
+                    if valid(t) && p.cache.find(i).is_none() && p.cache.insert(i, t) {
+                        stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
+                    }
+                }
+                return want;
             }
             let t = read_mem(stats)?;
             if device && valid(t) && p.cache.insert(idx, t) {

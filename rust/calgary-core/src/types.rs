@@ -339,7 +339,26 @@ pub trait GuestMemory {
     /// `None` if the read failed (unbacked, MMIO error...).  A failed read
     /// blocks the DMA with [`FaultReason::TceReadFailed`].
     fn read_u64_be(&self, addr: u64) -> Option<u64>;
+
+    /// Reads the `TCE_LINE` consecutive big-endian TCEs of one 64-byte,
+    /// 64-byte aligned line at `addr` (TCE line fill); `false` if the read
+    /// failed. The default reads them one by one.
+    fn read_tce_line(&self, addr: u64, out: &mut [u64; TCE_LINE]) -> bool {
+        for (i, slot) in out.iter_mut().enumerate() {
+            let Some(a) = addr.checked_add(8 * i as u64) else {
+                return false;
+            };
+            match self.read_u64_be(a) {
+                Some(v) => *slot = v,
+                None => return false,
+            }
+        }
+        true
+    }
 }
+
+/// TCEs per cache line when line fill is on (one 64-byte line).
+pub const TCE_LINE: usize = 8;
 
 /// Direction of a DMA, from the device's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

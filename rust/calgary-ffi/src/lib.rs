@@ -54,12 +54,21 @@ impl GuestMemory for HostMem {
     fn read_u64_be(&self, addr: u64) -> Option<u64> {
         let f = self.read_tce?;
         let mut v = 0u64;
-        // SAFETY: the shim's callback reads guest RAM into `v`.
-        if unsafe { f(self.opaque, addr, &mut v) } {
+        // SAFETY: the shim's callback reads one TCE of guest RAM into `v`.
+        if unsafe { f(self.opaque, addr, &mut v, 1) } {
             Some(v)
         } else {
             None
         }
+    }
+
+    #[inline]
+    fn read_tce_line(&self, addr: u64, out: &mut [u64; calgary_core::TCE_LINE]) -> bool {
+        let Some(f) = self.read_tce else {
+            return false;
+        };
+        // SAFETY: the callback writes `out.len()` TCEs into `out`.
+        unsafe { f(self.opaque, addr, out.as_mut_ptr(), out.len() as u32) }
     }
 }
 
@@ -217,8 +226,25 @@ pub unsafe extern "C" fn calgary_chip_new(
         put_str(err, err_len, "no configuration");
         return std::ptr::null_mut();
     };
-    let made =
-        catch_unwind(|| chip_config(cfg).and_then(|c| Chip::new(c).map_err(|e| e.to_string())));
+    let line_fill = match cfg.cache_line {
+        0 | 1 => false,
+        8 => true,
+        other => {
+            put_str(
+                err,
+                err_len,
+                &format!("invalid tce-cache-line {other} (accepted: 1, 8)"),
+            );
+            return std::ptr::null_mut();
+        }
+    };
+    let made = catch_unwind(|| {
+        chip_config(cfg).and_then(|c| {
+            let mut chip = Chip::new(c).map_err(|e| e.to_string())?;
+            chip.set_line_fill(line_fill);
+            Ok(chip)
+        })
+    });
     match made {
         Ok(Ok(chip)) => {
             let b = Box::new(ChipBox {

@@ -8,13 +8,19 @@
 /* Guest memory for the test: one TCE table of 8192 entries at 0x100000. */
 static uint64_t test_tces[8192];
 
-static bool test_read_tce(void *opaque, uint64_t addr, uint64_t *value)
+static bool test_read_tce(void *opaque, uint64_t addr, uint64_t *values,
+                          uint32_t count)
 {
+    uint32_t i;
+
     (void)opaque;
-    if (addr < 0x100000 || addr >= 0x100000 + sizeof(test_tces) || (addr & 7)) {
+    if (addr < 0x100000 || (addr & 7) ||
+        addr + 8ULL * count > 0x100000 + sizeof(test_tces)) {
         return false;
     }
-    *value = test_tces[(addr - 0x100000) / 8];
+    for (i = 0; i < count; i++) {
+        values[i] = test_tces[(addr - 0x100000) / 8 + i];
+    }
     return true;
 }
 
@@ -39,6 +45,7 @@ int calgary_ffi_c_selftest(uint32_t *stuff_out, uint64_t *phys_out, uint32_t *cs
     cfg.cache_policy = CALGARY_CACHE_FAITHFUL;
     cfg.cache_entries = 64;
     cfg.cache_ways = 4;
+    cfg.cache_line = 8;
     for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
         cfg.phb[p].first_bus = CALGARY_BUS_BASE + CALGARY_BUS_STRIDE * p;
         cfg.phb[p].last_bus = cfg.phb[p].first_bus;
