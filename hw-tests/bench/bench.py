@@ -28,6 +28,7 @@ Configurations (ratios are to the matching no-IOMMU baseline):
   intel-strict     ... iommu.strict=1                               vs q35
   user-nommu       $CALGARY_GUEST_KERNEL on chips=0                 baseline
   user-calgary     $CALGARY_GUEST_KERNEL doing its own map/unmap    vs user-nommu
+  user-calgary-line8  the same with TCE line fill (tce-cache-line=8)  vs user-nommu
   user-q35         $CALGARY_GUEST_KERNEL on q35, no IOMMU           baseline
   user-intel-lazy  $CALGARY_GUEST_KERNEL with intel-iommu (lazy)    vs user-q35
 
@@ -288,6 +289,8 @@ def configs(user_kernel: str | None) -> dict[str, dict]:
         c["user-nommu"] = dict(machine="calgary,chips=0", place="pc", kernel=user_kernel, append="iommu=off", base=None)
         c["user-calgary"] = dict(machine="calgary,tce-cache=faithful", place="calgary", kernel=user_kernel,
                                  append="iommu=calgary", base="user-nommu")
+        c["user-calgary-line8"] = dict(machine="calgary,tce-cache=faithful,tce-cache-line=8", place="calgary",
+                                       kernel=user_kernel, append="iommu=calgary", base="user-nommu")
         c["user-q35"] = dict(machine="q35", place="q35", kernel=user_kernel, append="intel_iommu=off", base=None)
         c["user-intel-lazy"] = dict(machine="q35", place="q35", intel=True, kernel=user_kernel,
                                     append="intel_iommu=on iommu.strict=0", base="user-q35")
