@@ -88,33 +88,31 @@ def run_unittest(name, start_dir, pattern):
     print("   %s done in %.0f s" % (name, time.time() - t0), flush=True)
 
 
-def run_clippy():
-    """The core and FFI crates deny unwrap/expect/panic/indexing: keep them clean."""
-    print("== lint: cargo clippy (calgary-core, calgary-ffi) -D warnings", flush=True)
-    p = subprocess.run(["cargo", "clippy", "--quiet", "-p", "calgary-core", "-p", "calgary-ffi",
-                        "--all-targets", "--", "-D", "warnings"],
-                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode == 0:
-        totals["passed"] += 1
-    else:
-        sys.stdout.write(p.stdout.decode(errors="replace")[-4000:])
-        totals["failed"] += 1
-        failures.append("lint: cargo clippy")
-    print("== lint: cargo fmt --all -- --check", flush=True)
-    p = subprocess.run(["cargo", "fmt", "--all", "--", "--check"],
-                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode == 0:
-        totals["passed"] += 1
-    else:
-        sys.stdout.write(p.stdout.decode(errors="replace")[-4000:])
-        totals["failed"] += 1
-        failures.append("lint: cargo fmt --check")
+LINTS = [
+    # The core and FFI crates deny unwrap/expect/panic/indexing: keep them clean.
+    ("cargo clippy (calgary-core, calgary-ffi) -D warnings",
+     ["cargo", "clippy", "--quiet", "-p", "calgary-core", "-p", "calgary-ffi",
+      "--all-targets", "--", "-D", "warnings"]),
+    ("cargo fmt --all -- --check", ["cargo", "fmt", "--all", "--", "--check"]),
+]
+
+
+def run_lints():
+    for name, cmd in LINTS:
+        print("== lint: " + name, flush=True)
+        p = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode == 0:
+            totals["passed"] += 1
+        else:
+            sys.stdout.write(p.stdout.decode(errors="replace")[-4000:])
+            totals["failed"] += 1
+            failures.append("lint: " + name)
 
 
 def main():
     want = set(sys.argv[1:]) or {"rust", "hw", "guest", "bench"}
     if "rust" in want:
-        run_clippy()
+        run_lints()
         run_cargo()
     if "hw" in want:
         run_unittest("hw", HERE, "test_*.py")
