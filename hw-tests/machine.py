@@ -6,7 +6,6 @@ offers memory/MMIO/port access, QMP commands and a clean shutdown. Every
 wait is bounded.
 """
 
-import json
 import os
 import select
 import shutil
@@ -14,6 +13,8 @@ import socket
 import subprocess
 import tempfile
 import time
+
+from qmp import Qmp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QEMU = os.environ.get("CALGARY_QEMU", os.path.join(REPO, "build", "qemu-system-x86_64"))
@@ -197,46 +198,15 @@ class Machine:
             self.outw(0xCFC + (reg & 2), val)
 
     # ---- QMP ---------------------------------------------------------
-    def qmp_cmd(self, execute, **arguments):
+    def qmp_cmd(self, execute, /, **arguments):
         if self.qmp is None:
-            deadline = time.time() + self.timeout
-            while True:
-                try:
-                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    s.connect(self.qmp_path)
-                    break
-                except OSError:
-                    s.close()
-                    if time.time() > deadline:
-                        raise QtestError("cannot connect to QMP")
-                    time.sleep(0.05)
-            s.settimeout(self.timeout)
-            self.qmp = s
-            self.qbuf = b""
-            self._qmp_msg()  # greeting
-            self.qmp_cmd("qmp_capabilities")
-        msg = {"execute": execute}
-        if arguments:
-            msg["arguments"] = arguments
-        self.qmp.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._qmp_msg()
-            if "return" in r:
-                return r["return"]
-            if "error" in r:
-                raise QtestError("QMP %s: %s" % (execute, r["error"].get("desc")))
-
-    def _qmp_msg(self):
-        deadline = time.time() + self.timeout
-        while b"\n" not in self.qbuf:
-            if time.time() > deadline:
-                raise QtestError("QMP timeout")
-            chunk = self.qmp.recv(65536)
-            if not chunk:
-                raise QtestError("QEMU closed QMP: " + self.output())
-            self.qbuf += chunk
-        line, self.qbuf = self.qbuf.split(b"\n", 1)
-        return json.loads(line)
+            self.qmp = Qmp(self.qmp_path, timeout=self.timeout)
+        try:
+            return self.qmp.execute(execute, **arguments)
+        except RuntimeError as e:
+            raise QtestError(str(e))
+        except (OSError, ConnectionError) as e:
+            raise QtestError("QMP %s: %s; QEMU said: %s" % (execute, e, self.output()))
 
     def qom_get(self, path, prop):
         return self.qmp_cmd("qom-get", path=path, property=prop)

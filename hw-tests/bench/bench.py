@@ -68,6 +68,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "hw-tests"))
+from qmp import Qmp  # noqa: E402  (shared QMP client)
 DEFAULT_QEMU = REPO / "build" / "qemu-system-x86_64"
 ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
 FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu", "-L", "/usr/share/qemu"]
@@ -162,46 +164,6 @@ def cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
 
 
 # ---------------------------------------------------------------- QMP
-
-class Qmp:
-    def __init__(self, path: str, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.s.settimeout(timeout)
-        self.buf = b""
-        self._read()
-        self.cmd("qmp_capabilities")
-
-    def _read(self) -> dict:
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise ConnectionError("QMP closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name: str, **args) -> dict:
-        self.s.sendall(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "return" in r or "error" in r:
-                return r
-
-    def close(self) -> None:
-        try:
-            self.s.close()
-        except OSError:
-            pass
-
 
 # ---------------------------------------------------------------- setup
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hw-tests"))
+from qmp import Qmp  # noqa: E402  (shared QMP client)
 DEFAULT_QEMU = REPO / "build" / "qemu-system-x86_64"
 ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
 FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu", "-L", "/usr/share/qemu"]
@@ -73,50 +75,6 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------- QMP
-class Qmp:
-    def __init__(self, path: str, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(5.0)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.buf = b""
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self) -> dict:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("QMP connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name: str, **args) -> dict:
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "return" in r or "error" in r:
-                return r
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
 # ----------------------------------------------------------------- helpers
 def disk_pattern(seed: int, length: int) -> bytes:
     period = bytes(((i * 2654435761 + seed) & 0xFFFFFFFF) >> 24 for i in range(65536))
