@@ -40,8 +40,8 @@ if [ ! -f "$SRC_LIST" ]; then
     uri=$(debian_uri) || { echo "calgary setup: no Debian bookworm apt source found on this machine; cannot derive a deb-src entry" >&2; exit 1; }
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     {
-        echo "# Added by Calgary-for-QEMU setup: QEMU source package (deb-src) and"
-        echo "# binary packages from bookworm-backports, same mirror as the main source."
+        echo "# Added by Calgary-for-QEMU setup: the QEMU source package (deb-src)"
+        echo "# from bookworm-backports, same mirror as the main Debian source."
         echo "Types: deb-src"
         echo "URIs: $uri"
         echo "Suites: bookworm-backports"
