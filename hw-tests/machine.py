@@ -7,7 +7,6 @@ wait is bounded.
 """
 
 import os
-import select
 import shutil
 import socket
 import subprocess

@@ -3,7 +3,7 @@ window answers from the Rust core."""
 
 import unittest
 
-from machine import (BBAR, Machine, bus_of, qemu_available, run_qemu,
+from machine import (Machine, bus_of, qemu_available, run_qemu,
                      stuff_off)
 
 
