@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+pub mod linux;
 pub mod reference;
 
 use std::cell::RefCell;
