@@ -821,3 +821,54 @@ fn linux_reservation_clamps_the_start_not_the_length() {
         ((1u64 << 32) - 0x0200_0000) as usize >> 12
     );
 }
+
+#[test]
+fn linux_reservation_never_overruns_for_any_ram_size_or_table_size() {
+    // Every -m from 128 MiB to 3.5 GiB in 128 MiB steps, every size code
+    // (calgary=64k..8M) and the RAM-sized code of 2.6.18-3.10, both
+    // variants: MEM_1 at the core's reset start never makes Linux write
+    // past its bitmap, and Linux never hands out an IO page inside it.
+    let mut overruns = Vec::new();
+    let mut checked = 0;
+    for step in 1..=28u64 {
+        let ram = step << 27;
+        let below = linux::qemu_i440fx_below_4g(ram);
+        let start = platform::mem1_start(below);
+        assert!(start >= below, "-m {}M: MEM_1 covers RAM", ram >> 20);
+        // The RAM-sized code is one of 0..7, so it is among the codes
+        // below; it is named in the report.
+        let ram_code = linux::ram_sized_code(linux::qemu_i440fx_max_pfn(ram));
+        assert!(ram_code <= 7);
+        for variant in [Variant::Calgary, Variant::CalIoc2] {
+            for code in 0..8u64 {
+                let (map, done) = reserve_on(variant, start, code);
+                checked += 1;
+                if map.overrun_bits() != 0 {
+                    let mem1 = done.iter().find(|r| r.what == "MEM_1").unwrap();
+                    overruns.push(format!(
+                        "-m {}M {variant} code {code}{}: MEM_1 at {start:#x} ({:#x} pages) writes {} KiB past a {} KiB bitmap",
+                        ram >> 20,
+                        if code == ram_code { " (RAM-sized)" } else { "" },
+                        mem1.npages,
+                        map.overrun_bytes() >> 10,
+                        map.bitmap_bytes() >> 10
+                    ));
+                    continue;
+                }
+                let first = (start >> 12) as usize;
+                assert!(
+                    map.bits.iter().skip(first).all(|b| *b),
+                    "-m {}M {variant} code {code}: a page of MEM_1 left free",
+                    ram >> 20
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 28 * 2 * 8);
+    assert!(
+        overruns.is_empty(),
+        "{} of {checked} cases overrun:\n{}",
+        overruns.len(),
+        overruns.join("\n")
+    );
+}
