@@ -21,11 +21,13 @@ pub const PAGE_SHIFT: u32 = 12;
 /// x86 `PAGE_SIZE`.
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
-/// Linux `get_order(size)` for `size >= 1`: the smallest order with
-/// `PAGE_SIZE << order >= size` (`fls64((size - 1) >> PAGE_SHIFT)`).
+/// Linux `get_order(size)`: the smallest order with
+/// `PAGE_SIZE << order >= size`, computed as the kernel does
+/// (`fls64((size - 1) >> PAGE_SHIFT)`, or the older shift loop, which
+/// agrees).  `size` 0 wraps to 52 there too: a kdump kernel without
+/// `saved_max_pfn` asks for it.
 pub fn get_order(size: u64) -> u32 {
-    assert!(size >= 1, "get_order(0) is undefined in Linux");
-    let pages = (size - 1) >> PAGE_SHIFT;
+    let pages = size.wrapping_sub(1) >> PAGE_SHIFT;
     64 - pages.leading_zeros()
 }
 
@@ -93,8 +95,8 @@ impl ItMap {
     /// bound check, exactly like the kernel's helpers.
     pub fn set(&mut self, index: usize, n: usize) {
         let end = index + n;
-        for i in index..end.min(self.it_size) {
-            self.bits[i] = true;
+        if index < self.it_size {
+            self.bits[index..end.min(self.it_size)].fill(true);
         }
         self.max_end = self.max_end.max(end);
     }
@@ -177,6 +179,19 @@ pub fn calgary_reserve_regions(
     map: &mut ItMap,
     low: LowReserve,
 ) -> Vec<Reservation> {
+    let variant = chip.variant();
+    reserve_regions_with(&mut |off| readl(chip, off), variant, phb, map, low)
+}
+
+/// [`calgary_reserve_regions`] with the register reads (`be32_to_cpu(readl
+/// (bbar + off))`, `off` inside the chip window) done by `read32`.
+pub fn reserve_regions_with(
+    read32: &mut dyn FnMut(u64) -> u32,
+    variant: Variant,
+    phb: usize,
+    map: &mut ItMap,
+    low: LowReserve,
+) -> Vec<Reservation> {
     let mut done = Vec::new();
     iommu_range_reserve(map, 0, low.emergency_pages);
     done.push(Reservation {
@@ -184,7 +199,7 @@ pub fn calgary_reserve_regions(
         start: 0,
         npages: low.emergency_pages,
     });
-    let (start, npages) = if chip.variant() == Variant::CalIoc2 && low.calioc2_first_mib {
+    let (start, npages) = if variant == Variant::CalIoc2 && low.calioc2_first_mib {
         (0u64, (1024 * 1024) >> PAGE_SHIFT)
     } else {
         (640 * 1024u64, ((1024 - 640) * 1024) >> PAGE_SHIFT)
@@ -196,9 +211,9 @@ pub fn calgary_reserve_regions(
         npages,
     });
     // calgary_reserve_peripheral_mem_1
-    let low32 = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_1_LOW)));
-    let high = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_1_HIGH)));
-    let size = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_1_SIZE)));
+    let low32 = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_1_LOW)));
+    let high = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_1_HIGH)));
+    let size = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_1_SIZE)));
     let start = (high << 32) | low32;
     let npages = calgary_reserve_mem_region(map, start, size);
     done.push(Reservation {
@@ -207,12 +222,12 @@ pub fn calgary_reserve_regions(
         npages,
     });
     // calgary_reserve_peripheral_mem_2
-    let cfg = readl(chip, regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET));
+    let cfg = read32(regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET));
     if cfg & regs::PHB_MEM2_ENABLE != 0 {
-        let low32 = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_2_LOW)));
-        let high = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_2_HIGH)));
-        let sl = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_LOW)));
-        let sh = u64::from(readl(chip, regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_HIGH)));
+        let low32 = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_2_LOW)));
+        let high = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_2_HIGH)));
+        let sl = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_LOW)));
+        let sh = u64::from(read32(regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_HIGH)));
         let start = (high << 32) | low32;
         let npages = calgary_reserve_mem_region(map, start, (sh << 32) | sl);
         done.push(Reservation {

@@ -32,6 +32,11 @@ impl VecMem {
         let a = addr as usize;
         self.bytes.borrow_mut()[a..a + 8].copy_from_slice(&v.to_be_bytes());
     }
+    /// Zeroes `len` bytes at `addr`.
+    pub fn zero(&self, addr: u64, len: u64) {
+        let a = addr as usize;
+        self.bytes.borrow_mut()[a..a + len as usize].fill(0);
+    }
     pub fn read_raw_u64_be(&self, addr: u64) -> u64 {
         let a = addr as usize;
         u64::from_be_bytes(self.bytes.borrow()[a..a + 8].try_into().unwrap())
