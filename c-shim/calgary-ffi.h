@@ -139,6 +139,14 @@ typedef struct CalgaryRioChip {
 bool calgary_cache_config_check(uint32_t policy, uint32_t entries,
                                 uint32_t ways, char *err, size_t err_len);
 
+/*
+ * Reset start of every PHB's MEM_1 window on a machine with @below_4g_ram
+ * bytes of RAM below 4 GiB: where the firmware (SeaBIOS on i440fx) starts
+ * the 32-bit PCI hole. 2 GiB up to 2 GiB of RAM, 3 GiB up to 3 GiB, the
+ * RAM top above that. The window ends at 0xffffffff.
+ */
+uint64_t calgary_mem1_start(uint64_t below_4g_ram);
+
 /* NULL on a bad configuration, with a one-line message in @err. */
 CalgaryChip *calgary_chip_new(const CalgaryChipConfig *cfg,
                               CalgaryReadTceFn read_tce, void *opaque,

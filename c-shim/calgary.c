@@ -816,8 +816,8 @@ static void calgary_machine_init(MachineState *ms)
         return;
     }
     bus0 = PC_MACHINE(ms)->pcibus;
-    /* MEM_1 describes the 32-bit PCI hole the platform routes to PCI. */
-    mem1_start = QEMU_ALIGN_DOWN(x86ms->below_4g_mem_size, 1 * MiB);
+    /* MEM_1 describes the 32-bit PCI hole, from where the firmware starts it. */
+    mem1_start = calgary_mem1_start(x86ms->below_4g_mem_size);
 
     for (c = 0; c < cms->chips; c++) {
         DeviceState *dev = qdev_new(TYPE_CALGARY_CHIP);

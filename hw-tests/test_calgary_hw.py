@@ -153,11 +153,15 @@ class FirmwareView(unittest.TestCase):
         self.assertEqual(sorted(bbars), BBAR[:2])
 
     def test_stuff_gives_each_phb_its_bus(self):
-        """§2: PHB debug STUFF bits 23..16 = first bus, per chip and PHB."""
+        """§2: PHB debug STUFF bits 23..16 = first bus, bits 15..8 = last bus,
+        and a single-bus PHB reports last = first (2.6.20-2.6.22 walk
+        start..=end and oops on an end byte of 0)."""
         for chip in range(2):
             for phb in range(4):
                 v = self.m.reg_read(chip, stuff_off(phb))
                 self.assertEqual((v >> 16) & 0xFF, bus_of(chip, phb))
+                self.assertEqual((v >> 8) & 0xFF, bus_of(chip, phb), "last = first: 0x%08x" % v)
+                self.assertEqual(v & 0xFF0000FF, 0, "only the two bus bytes: 0x%08x" % v)
 
     def test_early_config_cycles_find_phb_function_only_on_phb_buses(self):
         """§1: type-1 config cycles on buses 0..255 see 1014:02a1 exactly on PHB buses."""
@@ -251,6 +255,67 @@ class FourChips(unittest.TestCase):
                 for p in range(4):
                     v = m.reg_read(c, stuff_off(p))
                     self.assertEqual((v >> 16) & 0xFF, bus_of(c, p))
+                    self.assertEqual((v >> 8) & 0xFF, bus_of(c, p), "last = first")
+
+
+# The 32-bit PCI hole as the firmware opens it and the RAM split as QEMU's
+# i440fx makes it: written here from SeaBIOS (pci_setup, i440fx_mem_addr_setup)
+# and QEMU (pc_piix.c), on purpose not taken from the model's code.
+GIB = 1 << 30
+
+
+def seabios_pci_hole_start(below_4g):
+    if below_4g <= 2 * GIB:
+        return 2 * GIB
+    if below_4g <= 3 * GIB:
+        return 3 * GIB
+    return below_4g
+
+
+def i440fx_below_4g(ram):
+    return 3 * GIB if ram >= 0xE0000000 else ram
+
+
+@needs_qemu
+class PeripheralWindows(unittest.TestCase):
+    """§3 model decision: MEM_1 of every PHB covers the 32-bit PCI hole from
+    where the firmware really starts it up to 0xFFFFFFFF, for every -m, so
+    no window straddles a RAM-sized TCE table's IO span."""
+
+    SIZES = [("384M", 384 << 20), ("1536M", 1536 << 20), ("2048M", 2 * GIB),
+             ("2049M", 2049 << 20), ("3072M", 3 * GIB), ("3200M", 3200 << 20),
+             ("4G", 4 * GIB)]
+
+    def mem1(self, m, chip, phb):
+        low = m.reg_read(chip, phb_reg(phb, 0x190))
+        high = m.reg_read(chip, phb_reg(phb, 0x1A0))
+        limit = m.reg_read(chip, phb_reg(phb, 0x1C0))
+        return (high << 32) | low, limit | 0xFFFFF
+
+    def test_mem1_starts_at_the_firmware_pci_hole_for_each_ram_size(self):
+        for mem, ram in self.SIZES:
+            with self.subTest(m=mem):
+                start = seabios_pci_hole_start(i440fx_below_4g(ram))
+                with Machine(machine="calgary,chips=2", memory=mem) as m:
+                    for c in range(2):
+                        for p in range(4):
+                            self.assertEqual(self.mem1(m, c, p), (start, 0xFFFFFFFF),
+                                             "calgary%d.%d" % (c, p))
+                    # MEM_2 (the legacy first MiB) stays enabled at reset.
+                    self.assertTrue(m.reg_read(0, phb_reg(0, PHB_CONFIG)) & 0x00400000)
+
+    def test_firmware_bars_lie_inside_mem1_and_no_ram_does(self):
+        for mem, ram in (("384M", 384 << 20), ("2049M", 2049 << 20), ("3200M", 3200 << 20)):
+            with self.subTest(m=mem):
+                m = CalgaryMachine(phb=1, memory=mem)
+                try:
+                    bar = m.edu_setup()
+                    start, last = self.mem1(m, 0, 1)
+                    self.assertGreaterEqual(start, i440fx_below_4g(ram), "MEM_1 covers RAM")
+                    self.assertTrue(start <= bar and bar + 0xFFFFF <= last,
+                                    "edu BAR 0x%x outside MEM_1 [0x%x, 0x%x]" % (bar, start, last))
+                finally:
+                    m.close()
 
 
 @needs_qemu

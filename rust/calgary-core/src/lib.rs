@@ -31,6 +31,7 @@
 mod cache;
 mod chip;
 mod csr;
+pub mod platform;
 pub mod regs;
 pub mod rio;
 mod snapshot;

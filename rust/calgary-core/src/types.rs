@@ -177,7 +177,7 @@ pub struct PhbConfig {
     /// First PCI bus number behind this PHB (STUFF bits 23..16).
     pub first_bus: u8,
     /// Last bus number; equal to `first_bus` (or 0) for a single bus.
-    /// STUFF bits 15..8 hold it, or 0 for a single bus.
+    /// STUFF bits 15..8 hold it, `first_bus` for a single bus.
     pub last_bus: u8,
     /// Reset value of the MEM_1 window start (MEM_1_HIGH:MEM_1_LOW).
     pub mem1_start: u64,
@@ -188,10 +188,15 @@ pub struct PhbConfig {
 }
 
 impl PhbConfig {
-    /// The PHB debug STUFF register value for this bus range (§2).
+    /// The PHB debug STUFF register value for this bus range (§2): bits
+    /// 23..16 the first bus, bits 15..8 the last bus, **equal to the first
+    /// for a single bus**.  Linux 2.6.20–2.6.22 walk `start..=end` and leave
+    /// the PHB unmapped (then oops) when the end byte is 0; 2.6.23+ read an
+    /// end byte of 0 as "single bus" and otherwise walk the same range, so
+    /// last = first suits every version.
     pub fn stuff_value(&self) -> u32 {
-        let last = if self.last_bus == self.first_bus {
-            0
+        let last = if self.last_bus == 0 {
+            self.first_bus
         } else {
             self.last_bus
         };

@@ -15,6 +15,7 @@ mod common;
 use calgary_core::regs::{self, RegId};
 use calgary_core::rio::{self, RioChip};
 use calgary_core::*;
+use common::linux::{self, ItMap, LOW_RESERVE_2_6_21};
 use common::*;
 
 const EMERGENCY_PAGES: usize = 32;
@@ -25,7 +26,7 @@ struct Tbl {
     bus: u8,
     table: u64,
     entries: usize,
-    bitmap: Vec<bool>,
+    bitmap: ItMap,
     hint: usize,
     tar_val: u64,
     watchdog_armed: bool,
@@ -81,17 +82,6 @@ impl Linux {
         self.bus_to_phb[bus as usize].expect("bus belongs to a PHB")
     }
 
-    fn range_reserve(t: &mut Tbl, start: u64, npages: u64) {
-        let index = (start >> 12) as usize;
-        if index >= t.entries {
-            return;
-        }
-        let end = (index + npages as usize).min(t.entries);
-        for b in &mut t.bitmap[index..end] {
-            *b = true;
-        }
-    }
-
     /// calgary_init_one: table, reservations, TAR, quirks, translation.
     fn init_one(&mut self, bus: u8, size_code: u64) {
         let phb = self.phb_of(bus);
@@ -105,58 +95,23 @@ impl Linux {
             bus,
             table,
             entries,
-            bitmap: vec![false; entries],
+            bitmap: ItMap::new(size_code),
             hint: 0,
             tar_val: 0,
             watchdog_armed: false,
         };
-        // calgary_reserve_regions
-        Self::range_reserve(&mut t, 0, EMERGENCY_PAGES as u64);
-        if self.chip.variant() == Variant::Calgary {
-            Self::range_reserve(&mut t, 640 * 1024, (384 * 1024) >> 12);
-        } else {
-            Self::range_reserve(&mut t, 0, (1024 * 1024) >> 12);
-        }
-        let low = u64::from(readl(
-            &mut self.chip,
-            regs::phb_reg(phb, regs::PHB_MEM_1_LOW),
-        ));
-        let high = u64::from(readl(
-            &mut self.chip,
-            regs::phb_reg(phb, regs::PHB_MEM_1_HIGH),
-        ));
-        let size = u64::from(readl(
-            &mut self.chip,
-            regs::phb_reg(phb, regs::PHB_MEM_1_SIZE),
-        ));
-        let start = (high << 32) | low;
-        let limit = (size | 0xfffff) + 1;
-        Self::range_reserve(&mut t, start, (limit - start) >> 12);
-        let cfg = readl(
-            &mut self.chip,
-            regs::phb_reg(phb, regs::PHB_CONFIG_RW_OFFSET),
+        // calgary_reserve_regions, exactly as Linux: start clamped to the
+        // table, length not.  A real kernel would write past its bitmap
+        // here; the replay refuses to go on as if nothing happened.
+        let done =
+            linux::calgary_reserve_regions(&mut self.chip, phb, &mut t.bitmap, LOW_RESERVE_2_6_21);
+        assert_eq!(
+            t.bitmap.overrun_bits(),
+            0,
+            "reservations {done:x?} write {} bytes past a {}-byte bitmap",
+            t.bitmap.overrun_bytes(),
+            t.bitmap.bitmap_bytes()
         );
-        if cfg & regs::PHB_MEM2_ENABLE != 0 {
-            let low = u64::from(readl(
-                &mut self.chip,
-                regs::phb_reg(phb, regs::PHB_MEM_2_LOW),
-            ));
-            let high = u64::from(readl(
-                &mut self.chip,
-                regs::phb_reg(phb, regs::PHB_MEM_2_HIGH),
-            ));
-            let sl = u64::from(readl(
-                &mut self.chip,
-                regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_LOW),
-            ));
-            let sh = u64::from(readl(
-                &mut self.chip,
-                regs::phb_reg(phb, regs::PHB_MEM_2_SIZE_HIGH),
-            ));
-            let start = (high << 32) | low;
-            let limit = (((sh << 32) | sl) | 0xfffff) + 1;
-            Self::range_reserve(&mut t, start, (limit - start) >> 12);
-        }
         // calgary_setup_tar
         let mut val64 = readq(&mut self.chip, regs::tar(phb));
         val64 &= !regs::TAR_SW_BITS;
@@ -218,7 +173,7 @@ impl Linux {
     fn find_free(t: &Tbl, from: usize, npages: usize) -> Option<usize> {
         let mut i = from;
         while i + npages <= t.entries {
-            if t.bitmap[i..i + npages].iter().all(|b| !b) {
+            if t.bitmap.bits[i..i + npages].iter().all(|b| !b) {
                 return Some(i);
             }
             i += 1;
@@ -244,7 +199,7 @@ impl Linux {
             }
         };
         let t = self.tbl(bus);
-        for b in &mut t.bitmap[off..off + npages] {
+        for b in &mut t.bitmap.bits[off..off + npages] {
             *b = true;
         }
         t.hint = off + npages;
@@ -265,7 +220,7 @@ impl Linux {
     fn unmap(&mut self, bus: u8, dma: u64, npages: usize) {
         let t = self.tbl(bus);
         let idx = (dma >> 12) as usize;
-        for b in &mut t.bitmap[idx..idx + npages] {
+        for b in &mut t.bitmap.bits[idx..idx + npages] {
             *b = false;
         }
         let table = t.table;
@@ -671,7 +626,7 @@ fn linux_allocator_wraps_only_after_blast_so_no_stale_translation() {
 fn linux_iommu_full_after_blast_and_retry() {
     let mut l = boot(Variant::Calgary, CachePolicy::Faithful);
     l.init_one(0x10, 0);
-    let free = l.tbl(0x10).bitmap.iter().filter(|b| !**b).count();
+    let free = l.tbl(0x10).bitmap.free();
     let flushes = l.chip.stats(0).unwrap().flushes;
     let mut mapped = 0;
     while l.map(0x10, 0x1000, 1, false).is_some() {
@@ -770,7 +725,7 @@ fn linux_mem_windows_reserved_match_model_windows() {
     for variant in [Variant::Calgary, Variant::CalIoc2] {
         let mut l = boot(variant, CachePolicy::Off);
         l.init_one(0x10, 7);
-        let bitmap = l.tbl(0x10).bitmap.clone();
+        let bitmap = l.tbl(0x10).bitmap.bits.clone();
         for (i, reserved) in bitmap.iter().enumerate().step_by(97) {
             let r = l.chip.translate(
                 0,
@@ -795,4 +750,125 @@ fn linux_mem_windows_reserved_match_model_windows() {
             }
         }
     }
+}
+
+/// `calgary_reserve_regions` of a 2.6.21+ kernel on PHB 0 of a chip whose
+/// MEM_1 starts at `mem1_start` (and ends at 0xFFFFFFFF), for a table of
+/// size code `size_code`.
+fn reserve_on(
+    variant: Variant,
+    mem1_start: u64,
+    size_code: u64,
+) -> (ItMap, Vec<linux::Reservation>) {
+    let mut cfg = cfg(variant, CachePolicy::Off);
+    for p in cfg.phbs.iter_mut() {
+        p.mem1_start = mem1_start;
+        p.mem1_limit = 0xFFFF_FFFF;
+    }
+    let mut chip = Chip::new(cfg).unwrap();
+    let mut map = ItMap::new(size_code);
+    let done = linux::calgary_reserve_regions(&mut chip, 0, &mut map, LOW_RESERVE_2_6_21);
+    (map, done)
+}
+
+/// The MEM_1 start this machine used first: the below-4G RAM top, 1 MiB
+/// aligned down.  Kept here to show what the replay catches.
+fn mem1_start_at_ram_top(below_4g: u64) -> u64 {
+    below_4g & !0xF_FFFF
+}
+
+#[test]
+fn linux_reservation_overruns_bitmap_when_mem1_starts_at_the_ram_top() {
+    // (-m in MiB, RAM-sized code Linux 2.6.18-3.10 picks, bitmap KiB,
+    //  KiB written past it): the figures of linux-driver-history.md.
+    for (mib, code, bitmap_kib, past_kib) in [
+        (384u64, 4u64, 16usize, 112usize),
+        (768, 5, 32, 96),
+        (1536, 6, 64, 64),
+    ] {
+        let ram = mib << 20;
+        assert_eq!(
+            linux::ram_sized_code(linux::qemu_i440fx_max_pfn(ram)),
+            code,
+            "-m {mib}M"
+        );
+        let start = mem1_start_at_ram_top(linux::qemu_i440fx_below_4g(ram));
+        for variant in [Variant::Calgary, Variant::CalIoc2] {
+            let (map, done) = reserve_on(variant, start, code);
+            assert_eq!(map.bitmap_bytes(), bitmap_kib << 10, "-m {mib}M");
+            assert_eq!(
+                map.overrun_bytes(),
+                past_kib << 10,
+                "-m {mib}M {variant}: {done:x?}"
+            );
+            // The bitmap fills whole pages, so all of it lands on other
+            // kernel memory.
+            assert_eq!(map.overrun_past_alloc_bytes(), past_kib << 10);
+        }
+    }
+}
+
+#[test]
+fn linux_reservation_clamps_the_start_not_the_length() {
+    // A window starting beyond the table is skipped; one starting inside
+    // keeps its full length.
+    let (map, _) = reserve_on(Variant::Calgary, 0x0200_0000, 0); // 32 MiB = it_size
+    assert_eq!(map.overrun_bits(), 0);
+    assert_eq!(map.max_end, 256, "only the low MiB (MEM_2) and below");
+    let (map, _) = reserve_on(Variant::Calgary, 0x01F0_0000, 0); // 1 MiB before the end
+    assert_eq!(
+        map.overrun_bits(),
+        ((1u64 << 32) - 0x0200_0000) as usize >> 12
+    );
+}
+
+#[test]
+fn linux_reservation_never_overruns_for_any_ram_size_or_table_size() {
+    // Every -m from 128 MiB to 3.5 GiB in 128 MiB steps, every size code
+    // (calgary=64k..8M) and the RAM-sized code of 2.6.18-3.10, both
+    // variants: MEM_1 at the core's reset start never makes Linux write
+    // past its bitmap, and Linux never hands out an IO page inside it.
+    let mut overruns = Vec::new();
+    let mut checked = 0;
+    for step in 1..=28u64 {
+        let ram = step << 27;
+        let below = linux::qemu_i440fx_below_4g(ram);
+        let start = platform::mem1_start(below);
+        assert!(start >= below, "-m {}M: MEM_1 covers RAM", ram >> 20);
+        // The RAM-sized code is one of 0..7, so it is among the codes
+        // below; it is named in the report.
+        let ram_code = linux::ram_sized_code(linux::qemu_i440fx_max_pfn(ram));
+        assert!(ram_code <= 7);
+        for variant in [Variant::Calgary, Variant::CalIoc2] {
+            for code in 0..8u64 {
+                let (map, done) = reserve_on(variant, start, code);
+                checked += 1;
+                if map.overrun_bits() != 0 {
+                    let mem1 = done.iter().find(|r| r.what == "MEM_1").unwrap();
+                    overruns.push(format!(
+                        "-m {}M {variant} code {code}{}: MEM_1 at {start:#x} ({:#x} pages) writes {} KiB past a {} KiB bitmap",
+                        ram >> 20,
+                        if code == ram_code { " (RAM-sized)" } else { "" },
+                        mem1.npages,
+                        map.overrun_bytes() >> 10,
+                        map.bitmap_bytes() >> 10
+                    ));
+                    continue;
+                }
+                let first = (start >> 12) as usize;
+                assert!(
+                    map.bits.iter().skip(first).all(|b| *b),
+                    "-m {}M {variant} code {code}: a page of MEM_1 left free",
+                    ram >> 20
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 28 * 2 * 8);
+    assert!(
+        overruns.is_empty(),
+        "{} of {checked} cases overrun:\n{}",
+        overruns.len(),
+        overruns.join("\n")
+    );
 }

@@ -142,7 +142,7 @@ fn snapshot_stuff_comes_from_config_not_bytes() {
     cfg.phbs[0].last_bus = 0x77;
     let mut d = Chip::new(cfg).unwrap();
     d.restore(&bytes).unwrap();
-    assert_eq!(readl(&mut d, regs::stuff(0)), 0x0077_0000);
+    assert_eq!(readl(&mut d, regs::stuff(0)), 0x0077_7700);
 }
 
 proptest! {

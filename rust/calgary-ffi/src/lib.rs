@@ -184,6 +184,13 @@ pub unsafe extern "C" fn calgary_cache_config_check(
 }
 check_abi!(calgary_cache_config_check: unsafe extern "C" fn(u32, u32, u32, *mut c_char, usize) -> bool);
 
+/// See `calgary-ffi.h`: [`calgary_core::platform::mem1_start`].
+#[no_mangle]
+pub extern "C" fn calgary_mem1_start(below_4g_ram: u64) -> u64 {
+    calgary_core::platform::mem1_start(below_4g_ram)
+}
+check_abi!(calgary_mem1_start: unsafe extern "C" fn(u64) -> u64);
+
 fn chip_config(cfg: &sys::CalgaryChipConfig) -> Result<ChipConfig, String> {
     let variant = variant_of(cfg.variant).ok_or_else(|| {
         format!(

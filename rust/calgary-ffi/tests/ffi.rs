@@ -22,6 +22,19 @@ fn c_caller_drives_stuff_tar_translate_and_fault() {
 }
 
 #[test]
+fn mem1_start_follows_the_firmware_pci_hole() {
+    for (below_4g, start) in [
+        (128u64 << 20, 0x8000_0000u64),
+        (2 << 30, 0x8000_0000),
+        ((2 << 30) + (1 << 20), 0xC000_0000),
+        (3 << 30, 0xC000_0000),
+        (0xD000_0000, 0xD000_0000),
+    ] {
+        assert_eq!(calgary_mem1_start(below_4g), start, "{below_4g:#x}");
+    }
+}
+
+#[test]
 fn bad_cache_geometry_names_the_property() {
     unsafe {
         let mut buf = [0 as std::ffi::c_char; 160];

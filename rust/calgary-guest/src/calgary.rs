@@ -185,6 +185,22 @@ impl Chip {
     }
 }
 
+/// The buses a PHB debug STUFF value names (spec §2): bits 23..16 the
+/// first bus, bits 15..8 the last. Read as Linux 2.6.23+ reads it: an end
+/// byte of 0 is the older "single bus" encoding; otherwise `first..=last`,
+/// which for the single-bus encoding every era accepts (last = first) is
+/// the first bus alone. An end below the start names no bus (2.6.20–2.6.22
+/// walk `start..=end` and would map nothing).
+pub fn stuff_buses(stuff: u32) -> std::ops::RangeInclusive<u8> {
+    let first = ((stuff >> 16) & 0xff) as u8;
+    let last = ((stuff >> 8) & 0xff) as u8;
+    if last == 0 {
+        first..=first
+    } else {
+        first..=last
+    }
+}
+
 /// A PHB as discovered: chip, index on chip, bus number.
 #[derive(Clone)]
 pub struct Phb {
@@ -192,4 +208,47 @@ pub struct Phb {
     pub phb: usize,
     pub bus: u8,
     pub stuff: u32,
+}
+
+#[allow(dead_code)] // decoding for main.rs's bus look-ups
+impl Phb {
+    /// The buses behind this PHB, from its STUFF value.
+    pub fn buses(&self) -> std::ops::RangeInclusive<u8> {
+        stuff_buses(self.stuff)
+    }
+    /// Whether `bus` is behind this PHB.
+    pub fn has_bus(&self, bus: u8) -> bool {
+        self.buses().contains(&bus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stuff_single_bus_both_encodings() {
+        // last = first (what the machine reports) and the older end-0 form.
+        for v in [0x0024_2400u32, 0x0024_0000] {
+            assert_eq!(stuff_buses(v), 0x24..=0x24, "{v:#010x}");
+        }
+        // Bus 0 behind a PHB: 0x00000000 is bus 0 alone.
+        assert_eq!(stuff_buses(0), 0..=0);
+    }
+
+    #[test]
+    fn stuff_bus_range_and_membership() {
+        assert_eq!(stuff_buses(0x0028_2a00), 0x28..=0x2a);
+        let p = Phb {
+            chip: 0,
+            phb: 2,
+            bus: 0x28,
+            stuff: 0x0028_2a00,
+        };
+        assert!(p.has_bus(0x29) && p.has_bus(0x2a) && !p.has_bus(0x2b) && !p.has_bus(0x27));
+        // End below start: no bus (as 2.6.20's walk reads it).
+        assert!(stuff_buses(0x0030_2000).is_empty());
+        // Low byte and top byte are not part of the range.
+        assert_eq!(stuff_buses(0xff24_24ff), 0x24..=0x24);
+    }
 }

@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+pub mod linux;
 pub mod reference;
 
 use std::cell::RefCell;
@@ -30,6 +31,11 @@ impl VecMem {
     pub fn write_u64_be(&self, addr: u64, v: u64) {
         let a = addr as usize;
         self.bytes.borrow_mut()[a..a + 8].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Zeroes `len` bytes at `addr`.
+    pub fn zero(&self, addr: u64, len: u64) {
+        let a = addr as usize;
+        self.bytes.borrow_mut()[a..a + len as usize].fill(0);
     }
     pub fn read_raw_u64_be(&self, addr: u64) -> u64 {
         let a = addr as usize;

@@ -49,7 +49,7 @@ int calgary_ffi_c_selftest(uint32_t *stuff_out, uint64_t *phys_out, uint32_t *cs
     for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
         cfg.phb[p].first_bus = CALGARY_BUS_BASE + CALGARY_BUS_STRIDE * p;
         cfg.phb[p].last_bus = cfg.phb[p].first_bus;
-        cfg.phb[p].mem1_start = 0xe0000000u;
+        cfg.phb[p].mem1_start = calgary_mem1_start(384u << 20);
         cfg.phb[p].mem1_limit = 0xffffffffu;
     }
     chip = calgary_chip_new(&cfg, test_read_tce, NULL, err, sizeof(err));
@@ -57,6 +57,12 @@ int calgary_ffi_c_selftest(uint32_t *stuff_out, uint64_t *phys_out, uint32_t *cs
         return 1;
     }
     *stuff_out = (uint32_t)calgary_mmio_read(chip, 0x4000 + 0x1000 * 1 + 0x20, 4, &ev);
+    /* MEM_1 of -m 384M starts where SeaBIOS starts the PCI hole. */
+    if (calgary_mmio_read(chip, 0x8000 + 0x1000 * 1 + 0x190, 4, &ev) != 0x80000000u ||
+        calgary_mmio_read(chip, 0x8000 + 0x1000 * 1 + 0x1a0, 4, &ev) != 0) {
+        calgary_chip_free(chip);
+        return 6;
+    }
 
     memset(test_tces, 0, sizeof(test_tces));
     test_tces[5] = 0x12345000u | 3u;
