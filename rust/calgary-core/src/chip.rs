@@ -3,9 +3,8 @@
 use crate::cache::TceCache;
 use crate::csr::csr_encode;
 use crate::regs::{
-    self, decode, Behaviour, RegId, RegInfo, Reset, Width, PHB_MEM2_ENABLE, PHB_SLOT_DISABLE,
-    PHB_TCE_ENABLE, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TAR_SIZE_MASK,
-    TAR_TABLE_ADDR_MASK, TCE_READ, TCE_RPN_MASK, TCE_WRITE,
+    self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, Reset, TceBits, Width,
+    REGISTERS, REG_COUNT, TAR_SIZE_MASK, TAR_TABLE_ADDR_MASK,
 };
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
@@ -73,7 +72,7 @@ impl Phb {
     }
 
     pub fn recompute(&mut self) {
-        let cfg = self.reg(RegId::PhbConfigRw) as u32;
+        let cfg = PhbConfigBits::from_bits_retain(self.reg(RegId::PhbConfigRw) as u32);
         let tar = self.reg(RegId::Tar);
         let mem1_start = (self.reg(RegId::Mem1High) << 32) | self.reg(RegId::Mem1Low);
         let mem1_last = self.reg(RegId::Mem1Size) | 0xF_FFFF;
@@ -81,21 +80,21 @@ impl Phb {
         let mem2_last =
             ((self.reg(RegId::Mem2SizeHigh) << 32) | self.reg(RegId::Mem2SizeLow)) | 0xF_FFFF;
         self.derived = Derived {
-            tce_enable: cfg & PHB_TCE_ENABLE != 0,
-            slot_disabled: cfg & PHB_SLOT_DISABLE != 0,
+            tce_enable: cfg.contains(PhbConfigBits::TCE_ENABLE),
+            slot_disabled: cfg.intersects(PhbConfigBits::SLOT_DISABLE),
             table_base: tar & TAR_TABLE_ADDR_MASK,
             entries: regs::tce_entries(tar & TAR_SIZE_MASK),
             mem1: (mem1_start <= mem1_last).then_some((mem1_start, mem1_last)),
-            mem2: (cfg & PHB_MEM2_ENABLE != 0 && mem2_start <= mem2_last)
+            mem2: (cfg.contains(PhbConfigBits::MEM2_ENABLE) && mem2_start <= mem2_last)
                 .then_some((mem2_start, mem2_last)),
         };
     }
 
     pub fn stop_state(&self) -> StopState {
-        let v = self.reg(RegId::Pmcr) as u32;
-        if v & PMR_HARDSTOP != 0 {
+        let v = PmrBits::from_bits_retain(self.reg(RegId::Pmcr) as u32);
+        if v.contains(PmrBits::HARDSTOP) {
             StopState::HardStop
-        } else if v & PMR_SOFTSTOP != 0 {
+        } else if v.contains(PmrBits::SOFTSTOP) {
             StopState::SoftStop
         } else {
             StopState::Running
@@ -271,7 +270,7 @@ impl Chip {
         if reg.behaviour == Behaviour::Pmcr {
             if let Some(p) = self.phbs.get_mut(phb) {
                 if p.stop_state() == StopState::SoftStop {
-                    let v = p.reg(RegId::Pmcr) | u64::from(PMR_HARDSTOP);
+                    let v = p.reg(RegId::Pmcr) | u64::from(PmrBits::HARDSTOP.bits());
                     p.set_reg(RegId::Pmcr, v);
                     event = Some(MmioEvent::StopState {
                         phb: phb as u8,
@@ -368,16 +367,18 @@ impl Chip {
             Behaviour::PhbConfig => {
                 p.set_reg(reg.id, new);
                 p.recompute();
-                let (o, n) = (old as u32, new as u32);
-                if (o ^ n) & PHB_TCE_ENABLE != 0 {
+                let o = PhbConfigBits::from_bits_retain(old as u32);
+                let n = PhbConfigBits::from_bits_retain(new as u32);
+                let slots_off = |b: PhbConfigBits| b.intersects(PhbConfigBits::SLOT_DISABLE);
+                if (o ^ n).contains(PhbConfigBits::TCE_ENABLE) {
                     Some(MmioEvent::TranslationEnabled {
                         phb: phb8,
-                        on: n & PHB_TCE_ENABLE != 0,
+                        on: n.contains(PhbConfigBits::TCE_ENABLE),
                     })
-                } else if (o & PHB_SLOT_DISABLE != 0) != (n & PHB_SLOT_DISABLE != 0) {
+                } else if slots_off(o) != slots_off(n) {
                     Some(MmioEvent::SlotDisabled {
                         phb: phb8,
-                        on: n & PHB_SLOT_DISABLE != 0,
+                        on: slots_off(n),
                     })
                 } else {
                     None
@@ -385,15 +386,12 @@ impl Chip {
             }
             Behaviour::Pmcr => {
                 let before = p.stop_state();
-                let soft = new & u64::from(PMR_SOFTSTOP) != 0;
+                let hardstop = u64::from(PmrBits::HARDSTOP.bits());
+                let soft = new & u64::from(PmrBits::SOFTSTOP.bits()) != 0;
                 // HardStop is status: kept while SoftStop stays requested,
                 // dropped when SoftStop is cleared; never set by a write.
-                let hard = if soft {
-                    old & u64::from(PMR_HARDSTOP)
-                } else {
-                    0
-                };
-                p.set_reg(reg.id, (new & !u64::from(PMR_HARDSTOP)) | hard);
+                let hard = if soft { old & hardstop } else { 0 };
+                p.set_reg(reg.id, (new & !hardstop) | hard);
                 let after = p.stop_state();
                 (before != after).then_some(MmioEvent::StopState {
                     phb: phb8,
@@ -535,8 +533,9 @@ impl Chip {
                 ))
             }
         };
-        let read = tce & TCE_READ != 0;
-        let write = tce & TCE_WRITE != 0;
+        let tce = TceBits::from_bits_retain(tce);
+        let read = tce.contains(TceBits::READ);
+        let write = tce.contains(TceBits::WRITE);
         let reason = if !read && !write {
             Some(FaultReason::NotValid)
         } else if !device {
@@ -557,7 +556,7 @@ impl Chip {
             p.last_block = None;
         }
         Ok(Translation {
-            phys: (tce & TCE_RPN_MASK) | (io_addr & TCE_PAGE_MASK),
+            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
             addr_mask: TCE_PAGE_MASK,
             read,
             write,
@@ -687,7 +686,7 @@ fn fetch_tce(
         }
         tce_addr.and_then(|a| mem.read_u64_be(a))
     };
-    let valid = |t: u64| t & (TCE_READ | TCE_WRITE) != 0;
+    let valid = |t: u64| TceBits::from_bits_retain(t).valid();
     match policy {
         CachePolicy::Off => read_mem(stats),
         CachePolicy::Faithful => {

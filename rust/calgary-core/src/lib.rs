@@ -38,8 +38,8 @@ mod types;
 
 pub use chip::Chip;
 pub use csr::{
-    csr_decode, csr_encode, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR, CSR_REASON_MASK,
-    CSR_REASON_SHIFT,
+    csr_decode, csr_encode, CsrBits, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR,
+    CSR_REASON_MASK, CSR_REASON_SHIFT,
 };
 pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
 pub use types::*;
