@@ -2,6 +2,7 @@
 
 use crate::cache::TceCache;
 use crate::csr::csr_encode;
+use crate::diag::{self, ChipName};
 use crate::regs::{
     self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, Reset, TceBits, Width,
     REGISTERS, REG_COUNT, TAR_SIZE_MASK, TAR_TABLE_ADDR_MASK,
@@ -189,6 +190,7 @@ impl Chip {
     /// split queues idle, TAR 0, MEM_1 from the PhbConfig, caches empty.
     /// Statistics are kept (they are the model's, not the guest's).
     pub fn reset(&mut self) {
+        diag::reset(self.name());
         for (i, p) in self.phbs.iter_mut().enumerate() {
             let stats = p.stats;
             let pcfg = self.cfg.phbs.get(i).copied().unwrap_or(PhbConfig {
@@ -264,7 +266,10 @@ impl Chip {
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
         let (reg, phb, part) = match self.locate(offset, size, false) {
             Ok(x) => x,
-            Err(ev) => return (0, Some(ev)),
+            Err(ev) => {
+                diag::mmio_guest_error(self.name(), self.cfg.variant, &ev);
+                return (0, Some(ev));
+            }
         };
         let mut event = None;
         if reg.behaviour == Behaviour::Pmcr {
@@ -311,6 +316,19 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
+        let ev = self.mmio_write_inner(offset, size, value);
+        if let Some(e) = &ev {
+            diag::mmio_guest_error(self.name(), self.cfg.variant, e);
+        }
+        ev
+    }
+
+    /// How this chip names itself in diagnostics.
+    fn name(&self) -> ChipName {
+        ChipName(self.cfg.bbar)
+    }
+
+    fn mmio_write_inner(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
         let (reg, phb, part) = match self.locate(offset, size, true) {
             Ok(x) => x,
             Err(ev) => return Some(ev),
@@ -328,6 +346,9 @@ impl Chip {
             Part::Low => (old & !0xFFFF_FFFF) | (value & 0xFFFF_FFFF),
         };
         let slot = self.phb_slot(reg, phb);
+        if matches!(reg.behaviour, Behaviour::Stored | Behaviour::PhbConfig) {
+            diag::stored_only(self.name(), reg.id, phb, old, new);
+        }
         let p = self.phbs.get_mut(slot)?;
         let phb8 = phb as u8;
         match reg.behaviour {
@@ -432,6 +453,7 @@ impl Chip {
     ) -> Result<Translation, Fault> {
         let variant = self.cfg.variant;
         let policy = self.cfg.cache.policy;
+        let name = ChipName(self.cfg.bbar);
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
@@ -451,6 +473,7 @@ impl Chip {
         // Step 1: slot disable.
         if d.slot_disabled {
             return Err(block(
+                name,
                 p,
                 phb,
                 io_addr,
@@ -490,6 +513,7 @@ impl Chip {
         let index = io_addr >> 12;
         if index >= d.entries {
             return Err(block(
+                name,
                 p,
                 phb,
                 io_addr,
@@ -523,6 +547,7 @@ impl Chip {
             Some(t) => t,
             None => {
                 return Err(block(
+                    name,
                     p,
                     phb,
                     io_addr,
@@ -548,7 +573,7 @@ impl Chip {
             }
         };
         if let Some(reason) = reason {
-            return Err(block(p, phb, io_addr, dir, req, reason, device));
+            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
         }
         // Step 6: page frame.
         if device {
@@ -770,7 +795,9 @@ fn fetch_tce(
 /// Records a blocked DMA: counts it and latches CSR/PLSSR if nothing is
 /// latched yet (device accesses only).
 #[cold]
+#[allow(clippy::too_many_arguments)]
 fn block(
+    name: ChipName,
     p: &mut Phb,
     phb: usize,
     io_addr: u64,
@@ -803,6 +830,7 @@ fn block(
         p.latched = Some(f);
         p.last_fault = Some(f);
         p.stats.errors_latched = p.stats.errors_latched.wrapping_add(1);
+        diag::dma_latched(name, &f, csr);
     }
     f
 }

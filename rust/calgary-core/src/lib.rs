@@ -10,6 +10,8 @@
 //!   ([`Chip::translate`]), error capture (CSR/PLSSR latch), the TCE cache
 //!   of §5 ([`CachePolicy`]), statistics ([`PhbStats`]) and snapshots
 //!   ([`Chip::save`], [`Chip::restore`]).
+//! * [`diag`] — the model's diagnostics as `log` records (guest errors,
+//!   unemulated functions), zero cost while no logger wants them.
 //! * [`rio`] — the Rio Grande table of §2: a builder (what the firmware
 //!   places at EBDA+0x180) and a parser that reads it back the way Linux
 //!   does.
@@ -31,6 +33,7 @@
 mod cache;
 mod chip;
 mod csr;
+pub mod diag;
 pub mod regs;
 pub mod rio;
 mod snapshot;

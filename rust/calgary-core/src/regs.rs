@@ -632,6 +632,23 @@ pub const REGISTERS: &[RegInfo; REG_COUNT] = &[
     phb32(RegId::SaviorL2, "SAVIOR_L2", PHB_SAVIOR_L2, S, Z, true),
 ];
 
+/// Registers the model keeps for the guest to read back but whose hardware
+/// function it does not emulate (timeouts, PCI-side decoders, arbitration):
+/// a write changes nothing else.  Writes to them are reported to `-d unimp`.
+pub const STORED_ONLY: &[RegId] = &[
+    RegId::CalgaryConfig,
+    RegId::IobaseBarLow,
+    RegId::IobaseBarHigh,
+    RegId::IoAddrSize,
+    RegId::MemSt,
+    RegId::Aer,
+    RegId::Config0High,
+    RegId::Config0Low,
+    RegId::Config0End,
+    RegId::Doshole,
+    RegId::SaviorL2,
+];
+
 /// A decoded MMIO offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decoded {
