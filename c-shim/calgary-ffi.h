@@ -170,6 +170,8 @@ CalgaryChip *calgary_chip_new(const CalgaryChipConfig *cfg,
                               CalgaryReadTceFn read_tce, void *opaque,
                               char *err, size_t err_len);
 void calgary_chip_free(CalgaryChip *chip);
+/* Names the chip in the model's diagnostics (e.g. "calgary0"). */
+void calgary_chip_set_name(CalgaryChip *chip, const char *name);
 void calgary_chip_reset(CalgaryChip *chip);
 
 /*

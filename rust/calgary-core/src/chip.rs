@@ -142,6 +142,8 @@ pub struct Chip {
     pub(crate) phbs: [Phb; PHBS_PER_CHIP],
     /// Faithful cache: fill a whole 64-byte line of TCEs per miss.
     pub(crate) line_fill: bool,
+    /// Name in diagnostics (not guest-visible state).
+    pub(crate) name: Option<Box<str>>,
 }
 
 impl Chip {
@@ -173,6 +175,7 @@ impl Chip {
             cfg,
             phbs,
             line_fill: false,
+            name: None,
         })
     }
 
@@ -323,9 +326,18 @@ impl Chip {
         ev
     }
 
+    /// Names the chip in its diagnostics (`log` records), e.g. `calgary0`;
+    /// without a name a chip calls itself by its BBAR, `calgary@0xfef00000`.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = Some(name.into());
+    }
+
     /// How this chip names itself in diagnostics.
-    fn name(&self) -> ChipName {
-        ChipName(self.cfg.bbar)
+    fn name(&self) -> ChipName<'_> {
+        ChipName {
+            name: self.name.as_deref(),
+            bbar: self.cfg.bbar,
+        }
     }
 
     fn mmio_write_inner(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
@@ -453,7 +465,10 @@ impl Chip {
     ) -> Result<Translation, Fault> {
         let variant = self.cfg.variant;
         let policy = self.cfg.cache.policy;
-        let name = ChipName(self.cfg.bbar);
+        let name = ChipName {
+            name: self.name.as_deref(),
+            bbar: self.cfg.bbar,
+        };
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
@@ -797,7 +812,7 @@ fn fetch_tce(
 #[cold]
 #[allow(clippy::too_many_arguments)]
 fn block(
-    name: ChipName,
+    name: ChipName<'_>,
     p: &mut Phb,
     phb: usize,
     io_addr: u64,

@@ -26,19 +26,25 @@ pub const UNIMP: &str = "calgary::unimp";
 /// Target of everything else (state changes worth a trace line).
 pub const MODEL: &str = "calgary::model";
 
-/// How a chip names itself in records: by its register window, the one
-/// thing a guest (and Linux's log) knows it by.
+/// How a chip names itself in records: the name its embedder gave it
+/// ([`Chip::set_name`](crate::Chip::set_name)), else its register window.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ChipName(pub u32);
+pub(crate) struct ChipName<'a> {
+    pub name: Option<&'a str>,
+    pub bbar: u32,
+}
 
-impl std::fmt::Display for ChipName {
+impl std::fmt::Display for ChipName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "calgary@{:#010x}", self.0)
+        match self.name {
+            Some(n) => f.write_str(n),
+            None => write!(f, "calgary@{:#010x}", self.bbar),
+        }
     }
 }
 
 /// An MMIO access that was a guest error.
-pub(crate) fn mmio_guest_error(chip: ChipName, variant: Variant, ev: &MmioEvent) {
+pub(crate) fn mmio_guest_error(chip: ChipName<'_>, variant: Variant, ev: &MmioEvent) {
     let MmioEvent::GuestError {
         offset,
         size,
@@ -80,7 +86,7 @@ impl std::fmt::Display for PhbSuffix {
 /// A DMA that latched an error into CSR (the first blocked access since the
 /// guest last cleared CSR).
 #[cold]
-pub(crate) fn dma_latched(chip: ChipName, f: &Fault, csr: u32) {
+pub(crate) fn dma_latched(chip: ChipName<'_>, f: &Fault, csr: u32) {
     log::warn!(
         target: GUEST_ERROR,
         "{chip}: PHB {} blocked DMA {} by {} at IO address {:#x}: {} (CSR {csr:#010x})",
@@ -93,7 +99,7 @@ pub(crate) fn dma_latched(chip: ChipName, f: &Fault, csr: u32) {
 }
 
 /// A write that the model stores but that changes nothing it emulates.
-pub(crate) fn stored_only(chip: ChipName, reg: RegId, phb: usize, old: u64, new: u64) {
+pub(crate) fn stored_only(chip: ChipName<'_>, reg: RegId, phb: usize, old: u64, new: u64) {
     if old == new || !log::log_enabled!(target: UNIMP, Level::Info) {
         return;
     }
@@ -117,6 +123,6 @@ pub(crate) fn stored_only(chip: ChipName, reg: RegId, phb: usize, old: u64, new:
 }
 
 /// The chip went back to its reset state.
-pub(crate) fn reset(chip: ChipName) {
+pub(crate) fn reset(chip: ChipName<'_>) {
     log::debug!(target: MODEL, "{chip}: reset");
 }

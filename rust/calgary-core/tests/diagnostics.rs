@@ -192,3 +192,20 @@ fn reset_is_a_model_record() {
     assert_eq!(recs[0].0, Level::Debug);
     assert!(recs[0].1.contains("reset"), "{recs:?}");
 }
+
+#[test]
+fn a_named_chip_uses_its_name() {
+    start();
+    let mut c = calgary();
+    c.set_name("calgary2");
+    c.mmio_read(0xF_FFF0, 4);
+    let recs = take(diag::GUEST_ERROR);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert!(recs[0].1.starts_with("calgary2: "), "{recs:?}");
+    // The name is not guest state: a snapshot restore keeps it.
+    let snap = c.save();
+    c.restore(&snap).unwrap();
+    clear();
+    c.mmio_read(0xF_FFF0, 4);
+    assert!(take(diag::GUEST_ERROR)[0].1.starts_with("calgary2: "));
+}

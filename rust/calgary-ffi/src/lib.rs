@@ -291,6 +291,24 @@ check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
 /// # Safety
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
+pub unsafe extern "C" fn calgary_chip_set_name(chip: *mut sys::CalgaryChip, name: *const c_char) {
+    let Some(c) = chip_ref(chip) else {
+        return;
+    };
+    if name.is_null() {
+        return;
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+    c.with((), |chip, _| chip.set_name(&name));
+}
+check_abi!(calgary_chip_set_name: unsafe extern "C" fn(*mut sys::CalgaryChip, *const c_char));
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
 pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
     if let Some(c) = chip_ref(chip) {
         // A reset is the one way out of a broken state.

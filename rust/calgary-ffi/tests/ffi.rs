@@ -174,6 +174,7 @@ fn model_records_reach_the_log_functions_by_class() {
     let chip = test_chip();
     let mut ev = std::mem::MaybeUninit::<sys::CalgaryEvent>::zeroed();
     unsafe {
+        calgary_chip_set_name(chip, c"calgary3".as_ptr());
         // CSMR of PHB 0 is read-only: a guest error.
         calgary_mmio_write(chip, 0x8000 | 0x290, 4, 1, ev.as_mut_ptr());
         // CALGARY_CONFIG is stored only: unimplemented.
@@ -183,6 +184,7 @@ fn model_records_reach_the_log_functions_by_class() {
     let got = lines();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, sys::CALGARY_LOG_GUEST_ERROR);
+    assert!(got[0].1.starts_with("calgary3: "), "{got:?}");
     assert!(got[0].1.contains("read-only register"), "{got:?}");
     assert!(got[0].1.contains("CSMR"), "{got:?}");
     assert!(!got[0].1.contains('\n'), "one line, no newline");
