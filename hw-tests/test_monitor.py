@@ -178,16 +178,22 @@ class LogLines(unittest.TestCase):
         finally:
             m.close()
 
-    def test_nothing_logged_without_d(self):
-        m = CalgaryMachine(phb=0, extra=["-d", ""])
+    def test_only_the_classes_asked_for(self):
+        # -d unimp without guest_errors: the blocked DMA and the bad register
+        # access are not logged, the stored-only write is.
+        m = CalgaryMachine(phb=0, extra=["-d", "unimp"])
         try:
             m.edu_setup()
             m.program_tar(0)
             m.enable()
             m.edu_to_ram(0x300000)
             m.reg_write(0, phb_reg(1, 0x290), 1)
+            m.reg_write(0, 0x108, 0xE << 40, size=8)
             self.assertNotEqual(m.csr(), 0, "the DMA was blocked")
-            self.assertNotIn("calgary0:", m.guest_log())
+            log = m.guest_log()
+            self.assertIn("calgary0: CALGARY_CONFIG written", log)
+            self.assertNotIn("blocked DMA", log)
+            self.assertNotIn("read-only register", log)
         finally:
             m.close()
 
