@@ -74,7 +74,7 @@ typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr,
 /* What the shim should log or trace after an MMIO access. */
 typedef enum CalgaryEventKind {
     CALGARY_EVENT_NONE = 0,
-    CALGARY_EVENT_GUEST_ERROR = 1,   /* -> qemu_log_mask(LOG_GUEST_ERROR) */
+    CALGARY_EVENT_GUEST_ERROR = 1,   /* trace; -d guest_errors gets the log record */
     CALGARY_EVENT_FLUSH = 2,         /* TCE cache of @phb flushed */
     CALGARY_EVENT_INFO = 3,          /* other state change, trace only */
 } CalgaryEventKind;
