@@ -74,7 +74,7 @@ typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr,
 /* What the shim should log or trace after an MMIO access. */
 typedef enum CalgaryEventKind {
     CALGARY_EVENT_NONE = 0,
-    CALGARY_EVENT_GUEST_ERROR = 1,   /* -> qemu_log_mask(LOG_GUEST_ERROR) */
+    CALGARY_EVENT_GUEST_ERROR = 1,   /* trace; -d guest_errors gets the log record */
     CALGARY_EVENT_FLUSH = 2,         /* TCE cache of @phb flushed */
     CALGARY_EVENT_INFO = 3,          /* other state change, trace only */
 } CalgaryEventKind;
@@ -84,6 +84,32 @@ typedef struct CalgaryEvent {
     int32_t phb;                     /* -1 when chip-wide */
     char text[CALGARY_EVENT_TEXT_LEN];   /* NUL-terminated */
 } CalgaryEvent;
+
+/*
+ * The model's diagnostics (Rust `log` records, calgary_core::diag), sorted
+ * by what QEMU does with them.
+ */
+typedef enum CalgaryLogClass {
+    CALGARY_LOG_ERROR = 0,           /* the model itself failed -> error_report */
+    CALGARY_LOG_GUEST_ERROR = 1,     /* -> qemu_log_mask(LOG_GUEST_ERROR) */
+    CALGARY_LOG_UNIMP = 2,           /* -> qemu_log_mask(LOG_UNIMP) */
+    CALGARY_LOG_TRACE = 3,           /* other records -> trace event */
+} CalgaryLogClass;
+
+/* Whether records of @cls would be shown now (checked before formatting). */
+typedef bool (*CalgaryLogEnabledFn)(uint32_t cls);
+/* Show one record: @msg is one NUL-terminated line without newline. */
+typedef void (*CalgaryLogFn)(uint32_t cls, const char *msg);
+
+/*
+ * Routes the model's diagnostics to @log for every chip of the process;
+ * call once at start (later calls replace the functions). Records are
+ * formatted only when @enabled says their class is shown; a DMA that
+ * translates never produces one. May be called from any thread; the
+ * functions may be called with a chip lock held, so they must not touch a
+ * Calgary chip.
+ */
+void calgary_log_init(CalgaryLogEnabledFn enabled, CalgaryLogFn log);
 
 /* Access flags for calgary_translate. */
 #define CALGARY_ACCESS_READ   1u     /* device reads memory (DMA to device) */
@@ -152,6 +178,8 @@ CalgaryChip *calgary_chip_new(const CalgaryChipConfig *cfg,
                               CalgaryReadTceFn read_tce, void *opaque,
                               char *err, size_t err_len);
 void calgary_chip_free(CalgaryChip *chip);
+/* Names the chip in the model's diagnostics (e.g. "calgary0"). */
+void calgary_chip_set_name(CalgaryChip *chip, const char *name);
 void calgary_chip_reset(CalgaryChip *chip);
 
 /*
@@ -176,6 +204,15 @@ bool calgary_translate(CalgaryChip *chip, uint32_t phb, uint64_t io_addr,
 const char *calgary_fault_reason_str(uint32_t reason);
 
 bool calgary_phb_stats(CalgaryChip *chip, uint32_t phb, CalgaryPhbStats *out);
+
+/*
+ * One line describing PHB @phb for HMP `info calgary` and the `stats` QOM
+ * property: translation state, TAR, CSR/PLSSR, the counters and the last
+ * latched fault. NUL-terminated, truncated to @len; returns the length the
+ * whole line needs (without the NUL), 0 when @chip or @phb is invalid.
+ */
+size_t calgary_phb_summary(CalgaryChip *chip, uint32_t phb, char *buf,
+                           size_t len);
 
 /*
  * Snapshot of all guest-visible state. Returns the size needed; writes the

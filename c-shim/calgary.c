@@ -33,6 +33,8 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "migration/vmstate.h"
+#include "monitor/monitor.h"
+#include "monitor/hmp-target.h"
 #include "trace/trace-hw_pci_host.h"
 #include "calgary-ffi.h"
 
@@ -114,7 +116,7 @@ static void calgary_report_event(CalgaryChipState *s, const CalgaryEvent *ev)
 {
     switch (ev->kind) {
     case CALGARY_EVENT_GUEST_ERROR:
-        qemu_log_mask(LOG_GUEST_ERROR, "calgary%u: %s\n", s->index, ev->text);
+        /* -d guest_errors gets it from the model's log record (below). */
         trace_calgary_event(s->index, ev->text);
         break;
     case CALGARY_EVENT_FLUSH:
@@ -124,6 +126,43 @@ static void calgary_report_event(CalgaryChipState *s, const CalgaryEvent *ev)
         trace_calgary_event(s->index, ev->text);
         break;
     default:
+        break;
+    }
+}
+
+/*
+ * The model's diagnostics (calgary_log_init): guest errors and unemulated
+ * functions go where QEMU's -d sends them, the rest to a trace event.
+ * Called from any thread, possibly with a chip lock held.
+ */
+static bool calgary_log_enabled(uint32_t cls)
+{
+    switch (cls) {
+    case CALGARY_LOG_ERROR:
+        return true;
+    case CALGARY_LOG_GUEST_ERROR:
+        return qemu_loglevel_mask(LOG_GUEST_ERROR);
+    case CALGARY_LOG_UNIMP:
+        return qemu_loglevel_mask(LOG_UNIMP);
+    default:
+        return trace_event_get_state_backends(TRACE_CALGARY_EVENT);
+    }
+}
+
+static void calgary_log_line(uint32_t cls, const char *msg)
+{
+    switch (cls) {
+    case CALGARY_LOG_ERROR:
+        error_report("%s", msg);
+        break;
+    case CALGARY_LOG_GUEST_ERROR:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s\n", msg);
+        break;
+    case CALGARY_LOG_UNIMP:
+        qemu_log_mask(LOG_UNIMP, "%s\n", msg);
+        break;
+    default:
+        trace_calgary_event(-1, msg);
         break;
     }
 }
@@ -212,6 +251,8 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
         error_setg(errp, "calgary: %s", err);
         return;
     }
+    snprintf(name, sizeof(name), "calgary%u", s->index);
+    calgary_chip_set_name(s->model, name);
     snprintf(name, sizeof(name), "calgary%u-bbar", s->index);
     memory_region_init_io(&s->mmio, OBJECT(dev), &calgary_mmio_ops, s, name,
                           CALGARY_WINDOW_SIZE);
@@ -293,6 +334,8 @@ static void calgary_chip_class_init(ObjectClass *klass, void *data)
     DeviceClass *dc = DEVICE_CLASS(klass);
 
     dc->desc = "IBM Calgary/CalIOC2 chip register window";
+    /* Before any chip exists: the model's log records go to QEMU's log. */
+    calgary_log_init(calgary_log_enabled, calgary_log_line);
     dc->realize = calgary_chip_realize;
     dc->unrealize = calgary_chip_unrealize;
     dc->vmsd = &vmstate_calgary_chip;
@@ -346,15 +389,8 @@ static IOMMUTLBEntry calgary_iommu_translate(IOMMUMemoryRegion *iommu,
         const char *why = calgary_fault_reason_str(x.fault_reason);
         const char *dir = (access & CALGARY_ACCESS_WRITE) ? "write" : "read";
 
+        /* -d guest_errors: the model logs the DMA that latched CSR. */
         trace_calgary_fault(h->bus_name, das->devfn, addr, dir, why);
-        if (x.newly_latched) {
-            qemu_log_mask(LOG_GUEST_ERROR,
-                          "calgary: PHB %u.%u (bus 0x%02x) blocked DMA %s by "
-                          "%02x:%02x.%x at IO address 0x%" PRIx64 ": %s\n",
-                          h->chip_index, h->phb_index, h->bus_nr, dir,
-                          h->bus_nr, PCI_SLOT(das->devfn),
-                          PCI_FUNC(das->devfn), (uint64_t)addr, why);
-        }
     }
     return e;
 }
@@ -542,6 +578,21 @@ static void calgary_phb_host_realize(DeviceState *dev, Error **errp)
     QLIST_INSERT_HEAD(&h->bus0->child, bus, sibling);
 }
 
+/* The model's one-line description of a PHB (calgary_phb_summary). */
+static char *calgary_phb_line(CalgaryPhbHost *h)
+{
+    CalgaryChip *model = h->chip ? h->chip->model : NULL;
+    size_t len = model ? calgary_phb_summary(model, h->phb_index, NULL, 0) : 0;
+    char *line;
+
+    if (len == 0) {
+        return g_strdup("unavailable");
+    }
+    line = g_malloc(len + 1);
+    calgary_phb_summary(model, h->phb_index, line, len + 1);
+    return line;
+}
+
 static void calgary_phb_stats_get(Object *obj, Visitor *v, const char *name,
                                   void *opaque, Error **errp)
 {
@@ -568,23 +619,9 @@ static void calgary_phb_stats_get(Object *obj, Visitor *v, const char *name,
 static char *calgary_phb_stats_summary(Object *obj, Error **errp)
 {
     CalgaryPhbHost *h = CALGARY_PHB_HOST(obj);
-    CalgaryPhbStats st;
+    g_autofree char *line = calgary_phb_line(h);
 
-    if (!h->chip || !h->chip->model ||
-        !calgary_phb_stats(h->chip->model, h->phb_index, &st)) {
-        return g_strdup("unavailable");
-    }
-    return g_strdup_printf("bus=0x%02x translation=%s csr=0x%08x "
-                           "plssr=0x%08x translations=%" PRIu64
-                           " hits=%" PRIu64 " misses=%" PRIu64
-                           " stale-hits=%" PRIu64 " tce-fetches=%" PRIu64
-                           " flushes=%" PRIu64 " blocked=%" PRIu64
-                           " bypassed=%" PRIu64 " window=%" PRIu64,
-                           h->bus_nr,
-                           (st.phb_config & 0x20000000) ? "on" : "off",
-                           st.csr, st.plssr, st.translations, st.cache_hits,
-                           st.cache_misses, st.stale_hits, st.tce_fetches,
-                           st.flushes, st.blocked, st.bypassed, st.window);
+    return g_strdup_printf("bus=0x%02x %s", h->bus_nr, line);
 }
 
 static void calgary_phb_bus_nr_get(Object *obj, Visitor *v, const char *name,
@@ -668,6 +705,57 @@ static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
                               NULL, NULL, NULL);
 }
 
+
+/* ------------------------------------------------------- HMP info calgary */
+
+static int calgary_collect_phb(Object *obj, void *opaque)
+{
+    if (object_dynamic_cast(obj, TYPE_CALGARY_PHB_HOST)) {
+        g_ptr_array_add(opaque, obj);
+    }
+    return 0;
+}
+
+static gint calgary_phb_order(gconstpointer a, gconstpointer b)
+{
+    const CalgaryPhbHost *x = *(CalgaryPhbHost *const *)a;
+    const CalgaryPhbHost *y = *(CalgaryPhbHost *const *)b;
+
+    if (x->chip_index != y->chip_index) {
+        return x->chip_index < y->chip_index ? -1 : 1;
+    }
+    return x->phb_index < y->phb_index ? -1 : x->phb_index > y->phb_index;
+}
+
+/* `info calgary`: one line per PHB, in chip and PHB order. */
+void hmp_info_calgary(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(GPtrArray) phbs = g_ptr_array_new();
+    guint i;
+
+    object_child_foreach_recursive(object_get_root(), calgary_collect_phb,
+                                   phbs);
+    if (phbs->len == 0) {
+        monitor_printf(mon, "No Calgary PHBs (machine is not 'calgary', "
+                       "or chips=0)\n");
+        return;
+    }
+    g_ptr_array_sort(phbs, calgary_phb_order);
+    for (i = 0; i < phbs->len; i++) {
+        CalgaryPhbHost *h = g_ptr_array_index(phbs, i);
+        g_autofree char *line = NULL;
+
+        if (!h->chip) {
+            continue;
+        }
+        line = calgary_phb_line(h);
+        monitor_printf(mon, "%s: chip %u (%s, BBAR 0x%08x) PHB %u bus 0x%02x "
+                       "%s\n", h->bus_name, h->chip_index,
+                       h->chip->variant == CALGARY_VARIANT_CALIOC2 ?
+                       "calioc2" : "calgary", h->chip->bbar, h->phb_index,
+                       h->bus_nr, line);
+    }
+}
 
 /* ------------------------------------------------------ PHB PCI function */
 

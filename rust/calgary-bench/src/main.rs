@@ -138,6 +138,8 @@ fn cmd_replay(a: &Args) -> Result<(), String> {
 }
 
 fn main() {
+    // RUST_LOG=calgary=info shows the model's diagnostics during a replay.
+    env_logger::init();
     let argv: Vec<String> = std::env::args().collect();
     let cmd = argv.get(1).map(|s| s.as_str()).unwrap_or("help");
     let rest = argv.get(2..).unwrap_or(&[]);

@@ -2,10 +2,10 @@
 
 use crate::cache::TceCache;
 use crate::csr::csr_encode;
+use crate::diag::{self, ChipName};
 use crate::regs::{
-    self, decode, Behaviour, RegId, RegInfo, Reset, Width, PHB_MEM2_ENABLE, PHB_SLOT_DISABLE,
-    PHB_TCE_ENABLE, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TAR_SIZE_MASK,
-    TAR_TABLE_ADDR_MASK, TCE_READ, TCE_RPN_MASK, TCE_WRITE,
+    self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, Reset, TceBits, Width,
+    REGISTERS, REG_COUNT, TAR_SIZE_MASK, TAR_TABLE_ADDR_MASK,
 };
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
@@ -73,7 +73,7 @@ impl Phb {
     }
 
     pub fn recompute(&mut self) {
-        let cfg = self.reg(RegId::PhbConfigRw) as u32;
+        let cfg = PhbConfigBits::from_bits_retain(self.reg(RegId::PhbConfigRw) as u32);
         let tar = self.reg(RegId::Tar);
         let mem1_start = (self.reg(RegId::Mem1High) << 32) | self.reg(RegId::Mem1Low);
         let mem1_last = self.reg(RegId::Mem1Size) | 0xF_FFFF;
@@ -81,21 +81,21 @@ impl Phb {
         let mem2_last =
             ((self.reg(RegId::Mem2SizeHigh) << 32) | self.reg(RegId::Mem2SizeLow)) | 0xF_FFFF;
         self.derived = Derived {
-            tce_enable: cfg & PHB_TCE_ENABLE != 0,
-            slot_disabled: cfg & PHB_SLOT_DISABLE != 0,
+            tce_enable: cfg.contains(PhbConfigBits::TCE_ENABLE),
+            slot_disabled: cfg.intersects(PhbConfigBits::SLOT_DISABLE),
             table_base: tar & TAR_TABLE_ADDR_MASK,
             entries: regs::tce_entries(tar & TAR_SIZE_MASK),
             mem1: (mem1_start <= mem1_last).then_some((mem1_start, mem1_last)),
-            mem2: (cfg & PHB_MEM2_ENABLE != 0 && mem2_start <= mem2_last)
+            mem2: (cfg.contains(PhbConfigBits::MEM2_ENABLE) && mem2_start <= mem2_last)
                 .then_some((mem2_start, mem2_last)),
         };
     }
 
     pub fn stop_state(&self) -> StopState {
-        let v = self.reg(RegId::Pmcr) as u32;
-        if v & PMR_HARDSTOP != 0 {
+        let v = PmrBits::from_bits_retain(self.reg(RegId::Pmcr) as u32);
+        if v.contains(PmrBits::HARDSTOP) {
             StopState::HardStop
-        } else if v & PMR_SOFTSTOP != 0 {
+        } else if v.contains(PmrBits::SOFTSTOP) {
             StopState::SoftStop
         } else {
             StopState::Running
@@ -142,6 +142,8 @@ pub struct Chip {
     pub(crate) phbs: [Phb; PHBS_PER_CHIP],
     /// Faithful cache: fill a whole 64-byte line of TCEs per miss.
     pub(crate) line_fill: bool,
+    /// Name in diagnostics (not guest-visible state).
+    pub(crate) name: Option<Box<str>>,
 }
 
 impl Chip {
@@ -173,6 +175,7 @@ impl Chip {
             cfg,
             phbs,
             line_fill: false,
+            name: None,
         })
     }
 
@@ -190,6 +193,7 @@ impl Chip {
     /// split queues idle, TAR 0, MEM_1 from the PhbConfig, caches empty.
     /// Statistics are kept (they are the model's, not the guest's).
     pub fn reset(&mut self) {
+        diag::reset(self.name());
         for (i, p) in self.phbs.iter_mut().enumerate() {
             let stats = p.stats;
             let pcfg = self.cfg.phbs.get(i).copied().unwrap_or(PhbConfig {
@@ -265,13 +269,16 @@ impl Chip {
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
         let (reg, phb, part) = match self.locate(offset, size, false) {
             Ok(x) => x,
-            Err(ev) => return (0, Some(ev)),
+            Err(ev) => {
+                diag::mmio_guest_error(self.name(), self.cfg.variant, &ev);
+                return (0, Some(ev));
+            }
         };
         let mut event = None;
         if reg.behaviour == Behaviour::Pmcr {
             if let Some(p) = self.phbs.get_mut(phb) {
                 if p.stop_state() == StopState::SoftStop {
-                    let v = p.reg(RegId::Pmcr) | u64::from(PMR_HARDSTOP);
+                    let v = p.reg(RegId::Pmcr) | u64::from(PmrBits::HARDSTOP.bits());
                     p.set_reg(RegId::Pmcr, v);
                     event = Some(MmioEvent::StopState {
                         phb: phb as u8,
@@ -312,6 +319,28 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
+        let ev = self.mmio_write_inner(offset, size, value);
+        if let Some(e) = &ev {
+            diag::mmio_guest_error(self.name(), self.cfg.variant, e);
+        }
+        ev
+    }
+
+    /// Names the chip in its diagnostics (`log` records), e.g. `calgary0`;
+    /// without a name a chip calls itself by its BBAR, `calgary@0xfef00000`.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = Some(name.into());
+    }
+
+    /// How this chip names itself in diagnostics.
+    fn name(&self) -> ChipName<'_> {
+        ChipName {
+            name: self.name.as_deref(),
+            bbar: self.cfg.bbar,
+        }
+    }
+
+    fn mmio_write_inner(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
         let (reg, phb, part) = match self.locate(offset, size, true) {
             Ok(x) => x,
             Err(ev) => return Some(ev),
@@ -329,6 +358,9 @@ impl Chip {
             Part::Low => (old & !0xFFFF_FFFF) | (value & 0xFFFF_FFFF),
         };
         let slot = self.phb_slot(reg, phb);
+        if matches!(reg.behaviour, Behaviour::Stored | Behaviour::PhbConfig) {
+            diag::stored_only(self.name(), reg.id, phb, old, new);
+        }
         let p = self.phbs.get_mut(slot)?;
         let phb8 = phb as u8;
         match reg.behaviour {
@@ -368,16 +400,18 @@ impl Chip {
             Behaviour::PhbConfig => {
                 p.set_reg(reg.id, new);
                 p.recompute();
-                let (o, n) = (old as u32, new as u32);
-                if (o ^ n) & PHB_TCE_ENABLE != 0 {
+                let o = PhbConfigBits::from_bits_retain(old as u32);
+                let n = PhbConfigBits::from_bits_retain(new as u32);
+                let slots_off = |b: PhbConfigBits| b.intersects(PhbConfigBits::SLOT_DISABLE);
+                if (o ^ n).contains(PhbConfigBits::TCE_ENABLE) {
                     Some(MmioEvent::TranslationEnabled {
                         phb: phb8,
-                        on: n & PHB_TCE_ENABLE != 0,
+                        on: n.contains(PhbConfigBits::TCE_ENABLE),
                     })
-                } else if (o & PHB_SLOT_DISABLE != 0) != (n & PHB_SLOT_DISABLE != 0) {
+                } else if slots_off(o) != slots_off(n) {
                     Some(MmioEvent::SlotDisabled {
                         phb: phb8,
-                        on: n & PHB_SLOT_DISABLE != 0,
+                        on: slots_off(n),
                     })
                 } else {
                     None
@@ -385,15 +419,12 @@ impl Chip {
             }
             Behaviour::Pmcr => {
                 let before = p.stop_state();
-                let soft = new & u64::from(PMR_SOFTSTOP) != 0;
+                let hardstop = u64::from(PmrBits::HARDSTOP.bits());
+                let soft = new & u64::from(PmrBits::SOFTSTOP.bits()) != 0;
                 // HardStop is status: kept while SoftStop stays requested,
                 // dropped when SoftStop is cleared; never set by a write.
-                let hard = if soft {
-                    old & u64::from(PMR_HARDSTOP)
-                } else {
-                    0
-                };
-                p.set_reg(reg.id, (new & !u64::from(PMR_HARDSTOP)) | hard);
+                let hard = if soft { old & hardstop } else { 0 };
+                p.set_reg(reg.id, (new & !hardstop) | hard);
                 let after = p.stop_state();
                 (before != after).then_some(MmioEvent::StopState {
                     phb: phb8,
@@ -434,6 +465,10 @@ impl Chip {
     ) -> Result<Translation, Fault> {
         let variant = self.cfg.variant;
         let policy = self.cfg.cache.policy;
+        let name = ChipName {
+            name: self.name.as_deref(),
+            bbar: self.cfg.bbar,
+        };
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
@@ -453,6 +488,7 @@ impl Chip {
         // Step 1: slot disable.
         if d.slot_disabled {
             return Err(block(
+                name,
                 p,
                 phb,
                 io_addr,
@@ -492,6 +528,7 @@ impl Chip {
         let index = io_addr >> 12;
         if index >= d.entries {
             return Err(block(
+                name,
                 p,
                 phb,
                 io_addr,
@@ -525,6 +562,7 @@ impl Chip {
             Some(t) => t,
             None => {
                 return Err(block(
+                    name,
                     p,
                     phb,
                     io_addr,
@@ -535,8 +573,9 @@ impl Chip {
                 ))
             }
         };
-        let read = tce & TCE_READ != 0;
-        let write = tce & TCE_WRITE != 0;
+        let tce = TceBits::from_bits_retain(tce);
+        let read = tce.contains(TceBits::READ);
+        let write = tce.contains(TceBits::WRITE);
         let reason = if !read && !write {
             Some(FaultReason::NotValid)
         } else if !device {
@@ -549,7 +588,7 @@ impl Chip {
             }
         };
         if let Some(reason) = reason {
-            return Err(block(p, phb, io_addr, dir, req, reason, device));
+            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
         }
         // Step 6: page frame.
         if device {
@@ -557,7 +596,7 @@ impl Chip {
             p.last_block = None;
         }
         Ok(Translation {
-            phys: (tce & TCE_RPN_MASK) | (io_addr & TCE_PAGE_MASK),
+            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
             addr_mask: TCE_PAGE_MASK,
             read,
             write,
@@ -687,7 +726,7 @@ fn fetch_tce(
         }
         tce_addr.and_then(|a| mem.read_u64_be(a))
     };
-    let valid = |t: u64| t & (TCE_READ | TCE_WRITE) != 0;
+    let valid = |t: u64| TceBits::from_bits_retain(t).valid();
     match policy {
         CachePolicy::Off => read_mem(stats),
         CachePolicy::Faithful => {
@@ -771,7 +810,9 @@ fn fetch_tce(
 /// Records a blocked DMA: counts it and latches CSR/PLSSR if nothing is
 /// latched yet (device accesses only).
 #[cold]
+#[allow(clippy::too_many_arguments)]
 fn block(
+    name: ChipName<'_>,
     p: &mut Phb,
     phb: usize,
     io_addr: u64,
@@ -804,6 +845,7 @@ fn block(
         p.latched = Some(f);
         p.last_fault = Some(f);
         p.stats.errors_latched = p.stats.errors_latched.wrapping_add(1);
+        diag::dma_latched(name, &f, csr);
     }
     f
 }

@@ -19,16 +19,36 @@
 
 use crate::{Direction, Fault, FaultReason, Requester};
 
+bitflags::bitflags! {
+    /// CSR as this model encodes a latched error (table above).  REASON,
+    /// BUS and DEVFN are fields, not flags.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct CsrBits: u32 {
+        /// Bit 31: an error is latched.
+        const ERROR = 0x8000_0000;
+        /// Bits 30..27: reason code.
+        const REASON = 0x7800_0000;
+        /// Bit 26: the DMA was a device write to memory.
+        const DIR_WRITE = 0x0400_0000;
+        /// Bit 25: the IO address was at or above 4 GiB.
+        const ADDR_HIGH = 0x0200_0000;
+        /// Bits 15..8: requester bus.
+        const BUS = 0x0000_FF00;
+        /// Bits 7..0: requester devfn.
+        const DEVFN = 0x0000_00FF;
+    }
+}
+
 /// CSR bit 31: an error is latched.
-pub const CSR_ERROR: u32 = 0x8000_0000;
+pub const CSR_ERROR: u32 = CsrBits::ERROR.bits();
 /// CSR bits 30..27: reason code.
-pub const CSR_REASON_SHIFT: u32 = 27;
+pub const CSR_REASON_SHIFT: u32 = CsrBits::REASON.bits().trailing_zeros();
 /// Mask of the reason code field (after shifting).
-pub const CSR_REASON_MASK: u32 = 0xF;
+pub const CSR_REASON_MASK: u32 = CsrBits::REASON.bits() >> CSR_REASON_SHIFT;
 /// CSR bit 26: device write.
-pub const CSR_DIR_WRITE: u32 = 0x0400_0000;
+pub const CSR_DIR_WRITE: u32 = CsrBits::DIR_WRITE.bits();
 /// CSR bit 25: IO address >= 4 GiB.
-pub const CSR_ADDR_HIGH: u32 = 0x0200_0000;
+pub const CSR_ADDR_HIGH: u32 = CsrBits::ADDR_HIGH.bits();
 
 /// Fields of a latched error, decoded from CSR and PLSSR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,38 +67,36 @@ pub struct CsrInfo {
 
 /// CSR and PLSSR values for a fault.
 pub fn csr_encode(f: &Fault) -> (u32, u32) {
-    let mut csr = CSR_ERROR | (u32::from(f.reason.code()) << CSR_REASON_SHIFT);
-    if f.dir == Direction::Write {
-        csr |= CSR_DIR_WRITE;
-    }
-    if f.io_addr > u64::from(u32::MAX) {
-        csr |= CSR_ADDR_HIGH;
-    }
-    csr |= u32::from(f.requester.bus) << 8;
-    csr |= u32::from(f.requester.devfn);
-    (csr, (f.io_addr & 0xFFFF_FFFF) as u32)
+    let reason = CsrBits::from_bits_retain(u32::from(f.reason.code()) << CSR_REASON_SHIFT);
+    let mut csr = CsrBits::ERROR | (reason & CsrBits::REASON);
+    csr.set(CsrBits::DIR_WRITE, f.dir == Direction::Write);
+    csr.set(CsrBits::ADDR_HIGH, f.io_addr > u64::from(u32::MAX));
+    csr |= CsrBits::from_bits_retain(u32::from(f.requester.bus) << 8) & CsrBits::BUS;
+    csr |= CsrBits::from_bits_retain(u32::from(f.requester.devfn)) & CsrBits::DEVFN;
+    (csr.bits(), (f.io_addr & 0xFFFF_FFFF) as u32)
 }
 
 /// Decodes CSR/PLSSR; `None` if no error is latched (or the reason code is
 /// not one of the model's).
 pub fn csr_decode(csr: u32, plssr: u32) -> Option<CsrInfo> {
-    if csr & CSR_ERROR == 0 {
+    let csr = CsrBits::from_bits_retain(csr);
+    if !csr.contains(CsrBits::ERROR) {
         return None;
     }
-    let code = ((csr >> CSR_REASON_SHIFT) & CSR_REASON_MASK) as u8;
+    let code = ((csr & CsrBits::REASON).bits() >> CSR_REASON_SHIFT) as u8;
     let reason = FaultReason::from_code(code)?;
     Some(CsrInfo {
         reason,
-        dir: if csr & CSR_DIR_WRITE != 0 {
+        dir: if csr.contains(CsrBits::DIR_WRITE) {
             Direction::Write
         } else {
             Direction::Read
         },
         requester: Requester {
-            bus: ((csr >> 8) & 0xFF) as u8,
-            devfn: (csr & 0xFF) as u8,
+            bus: ((csr & CsrBits::BUS).bits() >> 8) as u8,
+            devfn: (csr & CsrBits::DEVFN).bits() as u8,
         },
         io_addr_low: plssr,
-        above_4g: csr & CSR_ADDR_HIGH != 0,
+        above_4g: csr.contains(CsrBits::ADDR_HIGH),
     })
 }

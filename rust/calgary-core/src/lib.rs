@@ -10,6 +10,8 @@
 //!   ([`Chip::translate`]), error capture (CSR/PLSSR latch), the TCE cache
 //!   of §5 ([`CachePolicy`]), statistics ([`PhbStats`]) and snapshots
 //!   ([`Chip::save`], [`Chip::restore`]).
+//! * [`diag`] — the model's diagnostics as `log` records (guest errors,
+//!   unemulated functions), zero cost while no logger wants them.
 //! * [`rio`] — the Rio Grande table of §2: a builder (what the firmware
 //!   places at EBDA+0x180) and a parser that reads it back the way Linux
 //!   does.
@@ -31,6 +33,7 @@
 mod cache;
 mod chip;
 mod csr;
+pub mod diag;
 pub mod platform;
 pub mod regs;
 pub mod rio;
@@ -39,8 +42,8 @@ mod types;
 
 pub use chip::Chip;
 pub use csr::{
-    csr_decode, csr_encode, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR, CSR_REASON_MASK,
-    CSR_REASON_SHIFT,
+    csr_decode, csr_encode, CsrBits, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR,
+    CSR_REASON_MASK, CSR_REASON_SHIFT,
 };
 pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
 pub use types::*;

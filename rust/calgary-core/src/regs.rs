@@ -109,26 +109,69 @@ pub const fn phb_reg(p: usize, off: u64) -> u64 {
 // Bits
 // ---------------------------------------------------------------------------
 
+bitflags::bitflags! {
+    /// PHB_CONFIG_RW (§3).  Bits not named here are stored as written; the
+    /// model acts on TCE_ENABLE, SLOT_DISABLE and MEM2_ENABLE and only
+    /// stores DAC_DISABLE and MCSR_ENABLE.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PhbConfigBits: u32 {
+        /// Translation on.
+        const TCE_ENABLE = 0x2000_0000;
+        /// Slot disable: a field of three bits; any of them set blocks
+        /// every DMA of the PHB (test with `intersects`).
+        const SLOT_DISABLE = 0x1C00_0000;
+        /// DAC disable (stored only).
+        const DAC_DISABLE = 0x0100_0000;
+        /// MEM_2 window enabled.
+        const MEM2_ENABLE = 0x0040_0000;
+        /// MCSR enable (stored only).
+        const MCSR_ENABLE = 0x0010_0000;
+        // Every other bit is plain storage.
+        const _ = !0;
+    }
+}
+
+impl PhbConfigBits {
+    /// Bits that are stored but have no effect in the model.
+    pub const STORED_ONLY: PhbConfigBits =
+        PhbConfigBits::DAC_DISABLE.union(PhbConfigBits::MCSR_ENABLE);
+}
+
 /// PHB_CONFIG_RW: translation on.
-pub const PHB_TCE_ENABLE: u32 = 0x2000_0000;
+pub const PHB_TCE_ENABLE: u32 = PhbConfigBits::TCE_ENABLE.bits();
 /// PHB_CONFIG_RW: slot disable (any of these bits blocks every DMA).
-pub const PHB_SLOT_DISABLE: u32 = 0x1C00_0000;
+pub const PHB_SLOT_DISABLE: u32 = PhbConfigBits::SLOT_DISABLE.bits();
 /// PHB_CONFIG_RW: DAC disable (stored only).
-pub const PHB_DAC_DISABLE: u32 = 0x0100_0000;
+pub const PHB_DAC_DISABLE: u32 = PhbConfigBits::DAC_DISABLE.bits();
 /// PHB_CONFIG_RW: MEM_2 window enabled.
-pub const PHB_MEM2_ENABLE: u32 = 0x0040_0000;
+pub const PHB_MEM2_ENABLE: u32 = PhbConfigBits::MEM2_ENABLE.bits();
 /// PHB_CONFIG_RW: MCSR enable (stored only).
-pub const PHB_MCSR_ENABLE: u32 = 0x0010_0000;
+pub const PHB_MCSR_ENABLE: u32 = PhbConfigBits::MCSR_ENABLE.bits();
 
 /// CSR bits Linux tests for "an error is latched".
 pub const CSR_AGENT_MASK: u32 = 0xFFE0_FFFF;
 
+bitflags::bitflags! {
+    /// CalIOC2 PAGE_MIG_CTRL (PMCR) and PAGE_MIG_DEBUG (PMDR) bits (§5).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PmrBits: u32 {
+        /// PMCR: SoftStop request (written by the guest).
+        const SOFTSTOP = 0x8000_0000;
+        /// PMDR: SoftStopFault (never set by this model).
+        const SOFTSTOPFAULT = 0x4000_0000;
+        /// PMCR: HardStop status (entered by a read in SoftStop).
+        const HARDSTOP = 0x2000_0000;
+        // Every other bit is plain storage.
+        const _ = !0;
+    }
+}
+
 /// PMCR: SoftStop request.
-pub const PMR_SOFTSTOP: u32 = 0x8000_0000;
+pub const PMR_SOFTSTOP: u32 = PmrBits::SOFTSTOP.bits();
 /// PMCR: HardStop status.
-pub const PMR_HARDSTOP: u32 = 0x2000_0000;
+pub const PMR_HARDSTOP: u32 = PmrBits::HARDSTOP.bits();
 /// PMDR: SoftStopFault (never set by this model).
-pub const PMR_SOFTSTOPFAULT: u32 = 0x4000_0000;
+pub const PMR_SOFTSTOPFAULT: u32 = PmrBits::SOFTSTOPFAULT.bits();
 /// SAVIOR_L2 bit Linux sets on CalIOC2.
 pub const SAVIOR_L2_LINUX_BIT: u32 = 0x0080_0000;
 
@@ -141,12 +184,45 @@ pub const TAR_VALID: u64 = 0x8;
 /// TAR bits Linux clears before programming.
 pub const TAR_SW_BITS: u64 = 0x0000_FFFF_FFFF_800F;
 
+bitflags::bitflags! {
+    /// One TCE, the 8-byte big-endian entry of a translation table (§4).
+    /// A TCE with neither READ nor WRITE is not valid.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct TceBits: u64 {
+        /// Device may read memory.
+        const READ = 0x1;
+        /// Device may write memory.
+        const WRITE = 0x2;
+        /// Real page number: bits 47..12 (a field, not a flag).
+        const RPN = 0x0000_FFFF_FFFF_F000;
+        // Other bits are ignored by the hardware but kept as read.
+        const _ = !0;
+    }
+}
+
+impl TceBits {
+    /// Both permission bits.
+    pub const PERMS: TceBits = TceBits::READ.union(TceBits::WRITE);
+
+    /// Whether the TCE maps a page (READ or WRITE set).
+    #[inline]
+    pub const fn valid(self) -> bool {
+        self.intersects(TceBits::PERMS)
+    }
+
+    /// The physical page address (RPN field, page-aligned).
+    #[inline]
+    pub const fn page(self) -> u64 {
+        self.bits() & TceBits::RPN.bits()
+    }
+}
+
 /// TCE: device may read memory.
-pub const TCE_READ: u64 = 0x1;
+pub const TCE_READ: u64 = TceBits::READ.bits();
 /// TCE: device may write memory.
-pub const TCE_WRITE: u64 = 0x2;
+pub const TCE_WRITE: u64 = TceBits::WRITE.bits();
 /// TCE: real page number, bits 47..12.
-pub const TCE_RPN_MASK: u64 = 0x0000_FFFF_FFFF_F000;
+pub const TCE_RPN_MASK: u64 = TceBits::RPN.bits();
 
 /// Split-queue status when idle.  Linux reads this register with `readq`
 /// and **no** byte swap and tests `(v & 0xff) == 0xff`: on x86 that low byte
@@ -554,6 +630,23 @@ pub const REGISTERS: &[RegInfo; REG_COUNT] = &[
         true,
     ),
     phb32(RegId::SaviorL2, "SAVIOR_L2", PHB_SAVIOR_L2, S, Z, true),
+];
+
+/// Registers the model keeps for the guest to read back but whose hardware
+/// function it does not emulate (timeouts, PCI-side decoders, arbitration):
+/// a write changes nothing else.  Writes to them are reported to `-d unimp`.
+pub const STORED_ONLY: &[RegId] = &[
+    RegId::CalgaryConfig,
+    RegId::IobaseBarLow,
+    RegId::IobaseBarHigh,
+    RegId::IoAddrSize,
+    RegId::MemSt,
+    RegId::Aer,
+    RegId::Config0High,
+    RegId::Config0Low,
+    RegId::Config0End,
+    RegId::Doshole,
+    RegId::SaviorL2,
 ];
 
 /// A decoded MMIO offset.

@@ -20,9 +20,7 @@ use core::fmt;
 use crate::cache::LineImage;
 use crate::chip::Chip;
 use crate::csr::csr_encode;
-use crate::regs::{
-    RegId, Width, PMR_HARDSTOP, PMR_SOFTSTOP, REGISTERS, REG_COUNT, TCE_READ, TCE_WRITE,
-};
+use crate::regs::{PmrBits, RegId, TceBits, Width, REGISTERS, REG_COUNT};
 use crate::{CachePolicy, Direction, Fault, FaultReason, PhbStats, Requester, Variant};
 
 /// Current snapshot format version.
@@ -240,8 +238,10 @@ impl Chip {
                     _ => v,
                 };
             }
-            let pmcr = regs.get(RegId::Pmcr.index()).copied().unwrap_or(0) as u32;
-            if pmcr & PMR_HARDSTOP != 0 && pmcr & PMR_SOFTSTOP == 0 {
+            let pmcr = PmrBits::from_bits_retain(
+                regs.get(RegId::Pmcr.index()).copied().unwrap_or(0) as u32,
+            );
+            if pmcr.contains(PmrBits::HARDSTOP) && !pmcr.contains(PmrBits::SOFTSTOP) {
                 return Err(SnapshotError::InvalidField(
                     "PMCR HardStop without SoftStop",
                 ));
@@ -289,7 +289,7 @@ impl Chip {
                 if !p.cache.slot_fits(l.slot, l.tag) {
                     return Err(SnapshotError::InvalidField("cache line slot"));
                 }
-                if l.tce & (TCE_READ | TCE_WRITE) == 0 {
+                if !TceBits::from_bits_retain(l.tce).valid() {
                     return Err(SnapshotError::InvalidField("cached invalid TCE"));
                 }
                 if lines.iter().any(|o| o.slot == l.slot || o.tag == l.tag) {

@@ -18,9 +18,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use calgary_core::regs::{PhbConfigBits, RegId};
 use calgary_core::{
     rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, Direction, FaultReason, GuestMemory,
-    MmioEvent, PhbConfig, Requester, Variant, XlateKind, PHBS_PER_CHIP,
+    MmioEvent, PhbConfig, Requester, StopState, Variant, XlateKind, PHBS_PER_CHIP,
 };
 
 /// bindgen's view of `c-shim/calgary-ffi.h`.
@@ -35,6 +36,7 @@ pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/calgary_ffi_sys.rs"));
 }
 
+mod logger;
 mod rom;
 
 /// Compile-time check that our definition has the header's exact type.
@@ -97,7 +99,12 @@ impl ChipBox {
         match r {
             Ok(Some(v)) => v,
             _ => {
-                self.broken.store(true, Ordering::Relaxed);
+                if !self.broken.swap(true, Ordering::Relaxed) {
+                    log::error!(
+                        "calgary: the chip model failed; its DMA is blocked and its \
+                         registers read 0 until the next reset"
+                    );
+                }
                 fail
             }
         }
@@ -291,6 +298,24 @@ check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
 /// # Safety
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
+pub unsafe extern "C" fn calgary_chip_set_name(chip: *mut sys::CalgaryChip, name: *const c_char) {
+    let Some(c) = chip_ref(chip) else {
+        return;
+    };
+    if name.is_null() {
+        return;
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+    c.with((), |chip, _| chip.set_name(&name));
+}
+check_abi!(calgary_chip_set_name: unsafe extern "C" fn(*mut sys::CalgaryChip, *const c_char));
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
 pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
     if let Some(c) = chip_ref(chip) {
         // A reset is the one way out of a broken state.
@@ -303,9 +328,10 @@ pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
 }
 check_abi!(calgary_chip_reset: unsafe extern "C" fn(*mut sys::CalgaryChip));
 
-struct TextBuf<'a> {
-    buf: &'a mut [c_char],
-    len: usize,
+/// Writes formatted text NUL-terminated into a C buffer, truncating.
+pub(crate) struct TextBuf<'a> {
+    pub(crate) buf: &'a mut [c_char],
+    pub(crate) len: usize,
 }
 
 impl std::fmt::Write for TextBuf<'_> {
@@ -560,6 +586,94 @@ pub unsafe extern "C" fn calgary_phb_stats(
     true
 }
 check_abi!(calgary_phb_stats: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut sys::CalgaryPhbStats) -> bool);
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// `enabled` and `log` are NULL (no logging) or functions that may be
+/// called from any thread for the rest of the process.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_log_init(
+    enabled: sys::CalgaryLogEnabledFn,
+    log: sys::CalgaryLogFn,
+) {
+    let _ = catch_unwind(|| logger::init(enabled, log));
+}
+check_abi!(calgary_log_init: unsafe extern "C" fn(sys::CalgaryLogEnabledFn, sys::CalgaryLogFn));
+
+/// The one-line PHB description of `calgary_phb_summary`.
+fn phb_summary(chip: &Chip, phb: usize) -> Option<String> {
+    let s = chip.stats(phb)?;
+    let cfg = PhbConfigBits::from_bits_retain(chip.reg(phb, RegId::PhbConfigRw) as u32);
+    let state = if cfg.intersects(PhbConfigBits::SLOT_DISABLE) {
+        "slot-disabled"
+    } else if chip.translation_enabled(phb) {
+        "on"
+    } else {
+        "off"
+    };
+    let mut out = String::with_capacity(320);
+    let _ = write!(
+        out,
+        "translation={state} tar={:#x} csr={:#010x} plssr={:#010x} \
+         translations={} hits={} misses={} stale-hits={} tce-fetches={} \
+         flushes={} blocked={} bypassed={} window={}",
+        chip.tar(phb),
+        chip.phb_csr(phb),
+        chip.phb_plssr(phb),
+        s.translations,
+        s.cache_hits,
+        s.cache_misses,
+        s.stale_hits,
+        s.tce_fetches,
+        s.flushes,
+        s.blocked_total(),
+        s.bypassed,
+        s.window,
+    );
+    if chip.variant() == Variant::CalIoc2 {
+        let stop = match chip.stop_state(phb) {
+            StopState::Running => "running",
+            StopState::SoftStop => "soft-stop",
+            StopState::HardStop => "hard-stop",
+        };
+        let _ = write!(out, " page-migration={stop}");
+    }
+    if let Some(f) = chip.last_fault(phb) {
+        let _ = write!(
+            out,
+            " last-fault=[{} by {} at {:#x}: {}]",
+            f.dir, f.requester, f.io_addr, f.reason
+        );
+    }
+    Some(out)
+}
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_phb_summary(
+    chip: *mut sys::CalgaryChip,
+    phb: u32,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    let Some(c) = chip_ref(chip) else {
+        return 0;
+    };
+    let phb = phb as usize;
+    if phb >= PHBS_PER_CHIP {
+        return 0;
+    }
+    let line = c
+        .with(None, |chip, _| phb_summary(chip, phb))
+        .unwrap_or_else(|| "model failed; DMA blocked until reset".to_string());
+    put_str(buf, len, &line);
+    line.len()
+}
+check_abi!(calgary_phb_summary: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut c_char, usize) -> usize);
 
 /// See `calgary-ffi.h`.
 ///

@@ -118,3 +118,164 @@ fn rio_rom_carries_a_table_linux_can_parse() {
         "{dbg}"
     );
 }
+
+// ---------------------------------------------------------------- logging
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+
+thread_local! {
+    /// Classes asked about and lines received on this thread (the model
+    /// logs on the thread that calls it).
+    static ASKED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    static LINES: RefCell<Vec<(u32, String)>> = const { RefCell::new(Vec::new()) };
+    /// Classes this thread's "QEMU" shows.
+    static SHOWN: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+unsafe extern "C" fn test_log_enabled(cls: u32) -> bool {
+    ASKED.with(|a| a.borrow_mut().push(cls));
+    SHOWN.with(|s| s.borrow().contains(&cls))
+}
+
+unsafe extern "C" fn test_log(cls: u32, msg: *const c_char) {
+    let text = unsafe { CStr::from_ptr(msg) }
+        .to_string_lossy()
+        .into_owned();
+    LINES.with(|l| l.borrow_mut().push((cls, text)));
+}
+
+fn test_chip() -> *mut sys::CalgaryChip {
+    let phb = |p: u8| sys::CalgaryPhbConfig {
+        first_bus: 0x20 + 4 * p,
+        last_bus: 0x20 + 4 * p,
+        mem1_start: 0xe000_0000,
+        mem1_limit: 0xffff_ffff,
+    };
+    let cfg = sys::CalgaryChipConfig {
+        variant: sys::CALGARY_VARIANT_CALGARY,
+        bbar: 0xfef0_0000,
+        chassis: 0,
+        cache_policy: sys::CALGARY_CACHE_FAITHFUL,
+        cache_entries: 64,
+        cache_ways: 4,
+        cache_line: 1,
+        phb: [phb(0), phb(1), phb(2), phb(3)],
+    };
+    let mut err = [0 as c_char; 160];
+    let chip = unsafe {
+        calgary_chip_new(
+            &cfg,
+            None,
+            std::ptr::null_mut(),
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    assert!(!chip.is_null());
+    chip
+}
+
+fn lines() -> Vec<(u32, String)> {
+    LINES.with(|l| l.borrow().clone())
+}
+
+#[test]
+fn model_records_reach_the_log_functions_by_class() {
+    unsafe { calgary_log_init(Some(test_log_enabled), Some(test_log)) };
+    SHOWN.with(|s| *s.borrow_mut() = vec![sys::CALGARY_LOG_GUEST_ERROR, sys::CALGARY_LOG_UNIMP]);
+    let chip = test_chip();
+    let mut ev = std::mem::MaybeUninit::<sys::CalgaryEvent>::zeroed();
+    unsafe {
+        calgary_chip_set_name(chip, c"calgary3".as_ptr());
+        // CSMR of PHB 0 is read-only: a guest error.
+        calgary_mmio_write(chip, 0x8000 | 0x290, 4, 1, ev.as_mut_ptr());
+        // CALGARY_CONFIG is stored only: unimplemented.
+        calgary_mmio_write(chip, 0x108, 8, 0xE << 40, ev.as_mut_ptr());
+        calgary_chip_free(chip);
+    }
+    let got = lines();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, sys::CALGARY_LOG_GUEST_ERROR);
+    assert!(got[0].1.starts_with("calgary3: "), "{got:?}");
+    assert!(got[0].1.contains("read-only register"), "{got:?}");
+    assert!(got[0].1.contains("CSMR"), "{got:?}");
+    assert!(!got[0].1.contains('\n'), "one line, no newline");
+    assert_eq!(got[1].0, sys::CALGARY_LOG_UNIMP);
+    assert!(got[1].1.contains("CALGARY_CONFIG"), "{got:?}");
+}
+
+#[test]
+fn classes_qemu_does_not_show_are_not_formatted() {
+    unsafe { calgary_log_init(Some(test_log_enabled), Some(test_log)) };
+    SHOWN.with(|s| s.borrow_mut().clear());
+    ASKED.with(|a| a.borrow_mut().clear());
+    let chip = test_chip();
+    let mut ev = std::mem::MaybeUninit::<sys::CalgaryEvent>::zeroed();
+    unsafe {
+        calgary_mmio_write(chip, 0x8000 | 0x290, 4, 1, ev.as_mut_ptr());
+        calgary_chip_free(chip);
+    }
+    assert!(lines().is_empty(), "{:?}", lines());
+    let asked = ASKED.with(|a| a.borrow().clone());
+    assert!(
+        asked.contains(&sys::CALGARY_LOG_GUEST_ERROR),
+        "the shim was asked whether guest errors are shown: {asked:?}"
+    );
+}
+
+#[test]
+fn phb_summary_describes_state_and_counters() {
+    let chip = test_chip();
+    let mut buf = [0 as c_char; 512];
+    unsafe {
+        let n = calgary_phb_summary(chip, 2, buf.as_mut_ptr(), buf.len());
+        let line = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+        assert_eq!(n, line.len());
+        assert!(line.starts_with("translation=off "), "{line}");
+        assert!(line.contains(" csr=0x00000000 "), "{line}");
+        assert!(line.contains(" translations=0 "), "{line}");
+        assert!(!line.contains("last-fault"), "{line}");
+
+        // Translation on, one blocked DMA: the state and the fault show.
+        let mut ev = std::mem::MaybeUninit::<sys::CalgaryEvent>::zeroed();
+        calgary_mmio_write(chip, 0xA000 | 0x160, 4, 0x2000_0000, ev.as_mut_ptr());
+        let mut x = std::mem::MaybeUninit::<sys::CalgaryXlate>::zeroed();
+        // No TCE reader: the fetch fails and the DMA is blocked.
+        assert!(!calgary_translate(
+            chip,
+            2,
+            0x3000,
+            sys::CALGARY_ACCESS_WRITE,
+            0x28,
+            8,
+            x.as_mut_ptr()
+        ));
+        calgary_phb_summary(chip, 2, buf.as_mut_ptr(), buf.len());
+        let line = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+        assert!(line.starts_with("translation=on "), "{line}");
+        assert!(line.contains(" blocked=1 "), "{line}");
+        assert!(
+            line.contains("last-fault=[write by 28:01.0 at 0x3000"),
+            "{line}"
+        );
+        assert!(!line.contains(" csr=0x00000000 "), "{line}");
+
+        // Slot disable dominates; a short buffer truncates but reports the size.
+        calgary_mmio_write(chip, 0xA000 | 0x160, 4, 0x2400_0000, ev.as_mut_ptr());
+        let mut small = [0 as c_char; 8];
+        let n = calgary_phb_summary(chip, 2, small.as_mut_ptr(), small.len());
+        assert!(n > small.len());
+        assert_eq!(CStr::from_ptr(small.as_ptr()).to_bytes(), b"transla");
+        calgary_phb_summary(chip, 2, buf.as_mut_ptr(), buf.len());
+        let line = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+        assert!(line.starts_with("translation=slot-disabled "), "{line}");
+
+        assert_eq!(calgary_phb_summary(chip, 4, buf.as_mut_ptr(), buf.len()), 0);
+        assert_eq!(
+            calgary_phb_summary(std::ptr::null_mut(), 0, buf.as_mut_ptr(), buf.len()),
+            0
+        );
+        calgary_chip_free(chip);
+    }
+}

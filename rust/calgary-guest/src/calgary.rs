@@ -43,6 +43,7 @@ fn ebda_base() -> Result<(u64, String), String> {
 
 pub fn find_rio() -> Result<RioTable, String> {
     let (ebda, note) = ebda_base()?;
+    log::debug!("EBDA at {ebda:#x} ({note})");
     if !(0x1000..0xA0000).contains(&ebda) {
         return Err(format!("EBDA base {ebda:#x} implausible ({note})"));
     }

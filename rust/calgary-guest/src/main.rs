@@ -1596,6 +1596,8 @@ fn errant_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[PciDev], 
 }
 
 fn main() {
+    // RUST_LOG=debug on the kernel command line reaches us through init's environment.
+    env_logger::init();
     let cfg = Config::load();
     let suite = cfg.get_or("suite", "default").to_string();
     info(&format!(

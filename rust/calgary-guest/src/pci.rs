@@ -152,6 +152,10 @@ impl Edu {
         self.bar.wr64(0x88, dst);
         self.bar.wr64(0x90, cnt);
         self.bar.wr64(0x98, if to_ram { 3 } else { 1 });
+        log::debug!(
+            "{}: edu DMA {src:#x} -> {dst:#x}, {cnt} bytes",
+            self.dev.addr
+        );
         let t0 = Instant::now();
         while self.bar.rd64(0x98) & 1 != 0 {
             if t0.elapsed() > Duration::from_secs(10) {

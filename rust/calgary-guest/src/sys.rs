@@ -77,6 +77,7 @@ impl Mapping {
                 std::io::Error::from_raw_os_error((-r) as i32)
             ));
         }
+        log::debug!("mapped {path} {map_off:#x}+{map_len:#x}");
         Ok(Mapping {
             ptr: r as *mut u8,
             len: map_len,
