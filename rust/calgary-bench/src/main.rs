@@ -18,29 +18,27 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let cmd = argv.get(1).map(|s| s.as_str()).unwrap_or("help");
     let rest = argv.get(2..).unwrap_or(&[]);
-    let r = {
-        let p = Parser::from_args(rest);
-        match cmd {
-            "net" => net::client(p),
-            "blk" => blk::run(p),
-            "premap" => premap::run(p),
-            "cpu" => {
-                println!("{}", cpu::line());
-                Ok(())
+    let p = Parser::from_args(rest);
+    let r = match cmd {
+        "net" => net::client(p),
+        "blk" => blk::run(p),
+        "premap" => premap::run(p),
+        "cpu" => {
+            println!("{}", cpu::line());
+            Ok(())
+        }
+        _ => {
+            let src = include_str!("main.rs");
+            for l in src.lines().take_while(|l| l.starts_with("//!")) {
+                println!(
+                    "{}",
+                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+                );
             }
-            _ => {
-                let src = include_str!("main.rs");
-                for l in src.lines().take_while(|l| l.starts_with("//!")) {
-                    println!(
-                        "{}",
-                        l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
-                    );
-                }
-                if cmd == "help" || cmd == "--help" || cmd == "-h" {
-                    Ok(())
-                } else {
-                    Err(format!("unknown command '{cmd}'"))
-                }
+            if cmd == "help" || cmd == "--help" || cmd == "-h" {
+                Ok(())
+            } else {
+                Err(format!("unknown command '{cmd}'"))
             }
         }
     };
