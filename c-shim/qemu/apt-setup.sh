@@ -8,7 +8,9 @@ set -euo pipefail
 BUILD_PKGS=(build-essential ninja-build pkg-config libglib2.0-dev libpixman-1-dev
             libslirp-dev libfdt-dev flex bison python3-venv libclang-dev ccache
             xz-utils dpkg-dev git)
-RUN_PKGS=(seabios ipxe-qemu qemu-system-data)
+# fonts-dejavu-core: the TrueType font (DejaVu Sans) that the benchmark's
+# charts are labelled with (calgary-bench-host plot reads it at run time).
+RUN_PKGS=(seabios ipxe-qemu qemu-system-data fonts-dejavu-core)
 SRC_LIST=/etc/apt/sources.list.d/calgary-qemu-src.sources
 # Every command our scripts and runners call, with its package (one list,
 # guarded by hw-tests/test_setup_tools.py).

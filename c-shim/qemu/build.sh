@@ -2,7 +2,7 @@
 # Set up and build qemu-system-x86_64 10.0.2 (Debian source package) with the
 # Calgary shim and the Rust core linked in. Idempotent and cached:
 #   $CACHE/src/            the .orig.tar.xz as apt fetched it
-#   $CACHE/venv/           meson >= 1.5 and pycotap
+#   $CACHE/venv/           meson >= 1.5, pycotap, qemu.qmp
 #   $CACHE/qemu-<key>/     unpacked + patched tree and its build/ directory;
 #                          <key> = hash of tarball + patches + device set,
 #                          so only a change to those re-unpacks/reconfigures.
@@ -50,12 +50,15 @@ if [ "$sum" != "$TARBALL_SHA256" ]; then
     die "$TARBALL has SHA-256 $sum, expected $TARBALL_SHA256; delete $CACHE/src/$TARBALL and rerun"
 fi
 
-# 3. meson >= 1.5 and pycotap in our own virtual environment.
+# 3. Our own virtual environment: meson >= 1.5 and pycotap for QEMU's
+#    build, qemu.qmp (QEMU's QMP client library) for hw-tests/qmp.py. A venv
+#    from an older setup that lacks a package is completed in place (pip
+#    leaves what is already satisfied alone).
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python3" -c 'import pycotap, mesonbuild.coredata as c, sys; v=tuple(int(x) for x in c.version.split(".")[:2]); sys.exit(v < (1,5))' 2>/dev/null; then
-    say "creating python venv with meson and pycotap"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "meson>=1.5,<1.9" pycotap
+if ! "$VENV/bin/python3" -c 'import pycotap, qemu.qmp, mesonbuild.coredata as c, sys; v=tuple(int(x) for x in c.version.split(".")[:2]); sys.exit(v < (1,5))' 2>/dev/null; then
+    say "setting up the python venv (meson, pycotap, qemu.qmp)"
+    [ -x "$VENV/bin/python3" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "meson>=1.5,<1.9" pycotap "qemu.qmp>=0.0.3,<0.1"
 fi
 
 # 4. Unpacked, patched tree, keyed by what forces a reconfigure.

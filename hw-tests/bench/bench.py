@@ -11,9 +11,9 @@ static `calgary-bench` workload binary and /bench-init) once per
 configuration and runs the same DMA-bound workloads in each:
 
   net   TCP stream (guest sends) and request/response at 64 B..64 KiB over
-        e1000 and virtio-net, to `calgary-bench peer` running in a network
-        namespace; QEMU runs in that namespace too and reaches the peer
-        through a tap device (traffic never leaves this machine, no slirp).
+        e1000 and virtio-net, to `calgary-bench-host peer` running in a
+        network namespace; QEMU runs in that namespace too and reaches the
+        peer through a tap device (traffic never leaves this machine, no slirp).
   blk   O_DIRECT sequential reads from an nvme on `driver=null-co` at
         several request sizes.
 
@@ -42,12 +42,17 @@ host CPU of the QEMU process (/proc/<pid>/stat), with several repetitions
 (interleaved); reports the median and the spread (min..max).
 
 Output in DIR (default hw-tests/bench/results/<timestamp>/): results.md
-(paper-shaped table), raw.csv, summary.csv, *.png, phb-stats.txt, and with
---trace a calgary_translate trace of one pre-mapped run replayed through
-`calgary-bench replay` (TCE-cache design space).
+(paper-shaped table), raw.csv, summary.csv, *.png (`calgary-bench-host
+plot`), phb-stats.txt, and with --trace a calgary_translate trace of one
+pre-mapped run replayed through `calgary-bench-host replay` (TCE-cache
+design space).
 
-Python 3.11 stdlib. Needs root for the network namespace and /dev/net/tun;
-without them the network workloads are skipped (said so in the report).
+Two Rust tools: rust/calgary-bench (the workloads, a static binary inside
+the guest) and rust/calgary-bench-host (network peer, plots, replay; on the
+host). Python 3.11 stdlib plus qemu.qmp through hw-tests/qmp.py; the cpio
+tool builds the appended archive. Needs root for the network namespace and
+/dev/net/tun; without them the network workloads are skipped (said so in
+the report).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
 FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu", "-L", "/usr/share/qemu"]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calgary-qemu"
 BENCH_TARGET = CACHE / "bench-target"
+HOST_TOOL = REPO / "target" / "release" / "calgary-bench-host"
 NETNS = "cbench"
 TAPS = {"e1000": ("cbt1", "10.77.1.1", "10.77.1.2"), "virtio": ("cbt2", "10.77.2.1", "10.77.2.2")}
 PORT = 5001
@@ -139,30 +145,36 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- cpio (newc)
 
-def cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
-    """entries: (path without leading /, mode, data); directories have mode 0o040755."""
-    out = bytearray()
-    ino = 700000
+def cpio_archive(files: dict[str, tuple[int, bytes]]) -> bytes:
+    """A newc archive made by the cpio tool, reproducibly like
+    guest-images/build-initramfs.sh: root-owned, mtime 0, names sorted.
+    files: path without leading / -> (permission bits, content); their
+    parent directories are added (mode 0755)."""
+    with tempfile.TemporaryDirectory(prefix="cbench-cpio-") as tmp:
+        root = Path(tmp)
+        for name, (perm, data) in files.items():
+            p = root / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            p.chmod(perm)
+        names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        for n in names:
+            if (root / n).is_dir():
+                (root / n).chmod(0o755)
+            os.utime(root / n, (0, 0), follow_symlinks=False)
+        repro = ["--reproducible"] if cpio_reproducible() else []
+        p = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0", *repro], cwd=root,
+                           input="".join(n + "\n" for n in names).encode(), capture_output=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"cpio failed: {p.stderr.decode(errors='replace').strip()}")
+        return p.stdout
 
-    def rec(name: str, mode: int, data: bytes) -> None:
-        nonlocal ino
-        ino += 1
-        nb = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08x}" for v in (
-            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
-        out.extend(hdr.encode())
-        out.extend(nb)
-        out.extend(b"\0" * ((4 - (len(hdr) + len(nb)) % 4) % 4))
-        out.extend(data)
-        out.extend(b"\0" * ((4 - len(data) % 4) % 4))
 
-    for name, mode, data in entries:
-        rec(name, mode, data)
-    rec("TRAILER!!!", 0, b"")
-    return bytes(out)
+def cpio_reproducible() -> bool:
+    """Whether this cpio has --reproducible (stable inode numbers)."""
+    p = subprocess.run(["cpio", "--help"], capture_output=True, text=True)
+    return "--reproducible" in p.stdout
 
-
-# ---------------------------------------------------------------- QMP
 
 # ---------------------------------------------------------------- setup
 
@@ -175,6 +187,7 @@ def host_cpu_ticks(pid: int) -> int:
 
 
 def build_tool() -> Path:
+    """The guest workload binary, static (it runs in the guest's initramfs)."""
     env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
     p = subprocess.run(["nice", "cargo", "build", "-q", "--release", "-p", "calgary-bench",
                         "--target", "x86_64-unknown-linux-gnu", "--target-dir", str(BENCH_TARGET)],
@@ -182,6 +195,15 @@ def build_tool() -> Path:
     if p.returncode != 0:
         raise RuntimeError(f"cargo build calgary-bench failed:\n{p.stderr[-3000:]}")
     return BENCH_TARGET / "x86_64-unknown-linux-gnu" / "release" / "calgary-bench"
+
+
+def build_host_tool() -> Path:
+    """The host tools: network peer, plots, replay."""
+    p = subprocess.run(["nice", "cargo", "build", "-q", "--release", "-p", "calgary-bench-host"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        raise RuntimeError(f"cargo build calgary-bench-host failed:\n{p.stderr[-3000:]}")
+    return HOST_TOOL
 
 
 def assemble_guest() -> dict[str, str]:
@@ -199,7 +221,7 @@ def assemble_guest() -> dict[str, str]:
     return env
 
 
-def setup_netns(tool: Path) -> tuple[bool, str, subprocess.Popen | None]:
+def setup_netns(host_tool: Path) -> tuple[bool, str, subprocess.Popen | None]:
     """Network namespace with the two taps and the peer. Returns (ok, why, peer)."""
     if os.geteuid() != 0:
         return False, "not root (network namespace and tap need root)", None
@@ -218,7 +240,7 @@ def setup_netns(tool: Path) -> tuple[bool, str, subprocess.Popen | None]:
         p = subprocess.run(c, capture_output=True, text=True)
         if p.returncode != 0:
             return False, f"{' '.join(c)}: {p.stderr.strip()}", None
-    peer = subprocess.Popen(["ip", "netns", "exec", NETNS, "nice", str(tool), "peer", "--port", str(PORT)],
+    peer = subprocess.Popen(["ip", "netns", "exec", NETNS, "nice", str(host_tool), "peer", "--port", str(PORT)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return True, "", peer
 
@@ -514,14 +536,15 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outdir = a.out or (HERE / "results" / stamp)
     outdir.mkdir(parents=True, exist_ok=True)
-    log("bench: building the guest workload binary and assembling the guest ...")
+    log("bench: building the guest workload binary and the host tools, assembling the guest ...")
     try:
         tool = build_tool()
+        host_tool = build_host_tool()
         guest = assemble_guest()
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         log(f"bench: cannot prepare the guest: {e}")
         return 3
-    net_ok, net_why, peer = setup_netns(tool)
+    net_ok, net_why, peer = setup_netns(host_tool)
     if not net_ok:
         log(f"bench: network workloads skipped: {net_why}")
 
@@ -546,9 +569,9 @@ def main() -> int:
 
     def make_initrd(name: str, js: list[tuple]) -> Path:
         jobtext = "".join(" ".join(str(x) for x in j) + "\n" for j in js)
-        init = cpio_newc([("bin", 0o040755, b""), ("bench-init", 0o100755, BENCH_INIT.encode()),
-                          ("bench-jobs", 0o100644, jobtext.encode()),
-                          ("bin/calgary-bench", 0o100755, tool_bytes)])
+        init = cpio_archive({"bench-init": (0o755, BENCH_INIT.encode()),
+                             "bench-jobs": (0o644, jobtext.encode()),
+                             "bin/calgary-bench": (0o755, tool_bytes)})
         path = outdir / f"initrd-{name}.img"
         with open(path, "wb") as f:
             f.write(base_initrd)
@@ -599,8 +622,6 @@ def main() -> int:
             cfgname = "user-calgary" if user_kernel else "premap-faithful"
             b = Boot(f"trace-{cfgname}", allc[cfgname], a, guest, initrd_trace, tjobs, net_ok, outdir, progress, trace=tr)
             b.run()
-            host_tool = REPO / "target" / "release" / "calgary-bench"
-            subprocess.run(["nice", "cargo", "build", "-q", "--release", "-p", "calgary-bench"], cwd=REPO)
             p = subprocess.run(["nice", str(host_tool), "replay", "--trace", str(tr), "--out", str(outdir / "replay")],
                                capture_output=True, text=True)
             (outdir / "replay.txt").write_text(p.stdout + p.stderr)
@@ -751,14 +772,15 @@ def main() -> int:
     (outdir / "results.md").write_text("\n".join(md))
 
     # ------------------------------------------------------------ plots
-    host_tool = REPO / "target" / "release" / "calgary-bench"
-    plot_tool = host_tool if host_tool.exists() else tool
     for wl, _ in sorted({(w, 0) for w, _ in workloads}):
-        subprocess.run([str(plot_tool), "plot", "--csv", str(outdir / "summary.csv"), "--x", "size", "--y", "tput_ratio",
-                        "--series", "config", "--where", f"workload={wl}", "--log2x", "--ymin", "0", "--ymax", "1.2",
-                        "--hline", "1:no IOMMU", "--title", f"{wl}: throughput vs no IOMMU",
-                        "--xlabel", "message / request size (bytes)", "--ylabel", "throughput ratio",
-                        "--out", str(outdir / f"{wl}.png")], capture_output=True)
+        p = subprocess.run([str(host_tool), "plot", "--csv", str(outdir / "summary.csv"), "--x", "size",
+                            "--y", "tput_ratio", "--series", "config", "--where", f"workload={wl}", "--log2x",
+                            "--ymin", "0", "--ymax", "1.2", "--hline", "1:no IOMMU",
+                            "--title", f"{wl}: throughput vs no IOMMU",
+                            "--xlabel", "message / request size (bytes)", "--ylabel", "throughput ratio",
+                             "--out", str(outdir / f"{wl}.png")], capture_output=True, text=True)
+        if p.returncode != 0:
+            log(f"bench: plot of {wl} failed: {p.stderr.strip()}")
     print("\n".join(md))
     print(f"\nbench: results in {outdir}")
     failed = [n for n, bl in boots.items() if not any(b.results for b in bl)]

@@ -3,87 +3,53 @@
 //! guest" from The Price of Safety. Run before the drivers load.
 //!
 //! Uses /dev/mem (boot with `iomem=relaxed` and the reserved region
-//! `memmap=64M$0x10000000`, as the test guest does). Register offsets come
-//! from calgary-core's `regs` (the window is big-endian).
+//! `memmap=64M$0x10000000`, as the test guest does) through
+//! `calgary-devmem`, whose `premap` routine does the work.
 
-use crate::{parse_num, Args};
-use calgary_core::regs;
+use calgary_bench::cli::{next, number, text, unexpected};
+use calgary_bench::parse_num;
+use calgary_devmem::{premap, Mapping, Window};
+use lexopt::{Arg, Parser};
 
-struct Map {
-    ptr: *mut u8,
-    len: usize,
+struct Opts {
+    bbar: u64,
+    mem_base: u64,
+    mem_len: u64,
+    /// PHBs to enable; None = those with a device behind them.
+    phbs: Option<Vec<usize>>,
 }
 
-impl Map {
-    fn new(phys: u64, len: usize) -> Result<Map, String> {
-        let path = c"/dev/mem";
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_SYNC) };
-        if fd < 0 {
-            return Err(format!(
-                "open /dev/mem: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                phys as libc::off_t,
-            )
-        };
-        unsafe { libc::close(fd) };
-        if p == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap /dev/mem @{phys:#x}+{len:#x}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(Map {
-            ptr: p as *mut u8,
-            len,
-        })
-    }
-    fn r32(&self, off: u64) -> u32 {
-        assert!((off as usize) + 4 <= self.len);
-        u32::from_be(unsafe { std::ptr::read_volatile(self.ptr.add(off as usize) as *const u32) })
-    }
-    fn w32(&self, off: u64, v: u32) {
-        assert!((off as usize) + 4 <= self.len);
-        unsafe { std::ptr::write_volatile(self.ptr.add(off as usize) as *mut u32, v.to_be()) }
-    }
-    /// 64-bit big-endian register as two halves (lower offset = high bits).
-    fn w64(&self, off: u64, v: u64) {
-        self.w32(off, (v >> 32) as u32);
-        self.w32(off + 4, v as u32);
-    }
-    fn r64(&self, off: u64) -> u64 {
-        ((self.r32(off) as u64) << 32) | self.r32(off + 4) as u64
-    }
-    fn wr_tce(&self, i: usize, v: u64) {
-        assert!(i * 8 + 8 <= self.len);
-        unsafe { std::ptr::write_volatile(self.ptr.add(i * 8) as *mut u64, v.to_be()) }
-    }
-}
-
-fn max_ram() -> u64 {
-    let s = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
-    let mut max = 0;
-    for l in s
-        .lines()
-        .filter(|l| !l.starts_with(' ') && l.contains("System RAM"))
-    {
-        if let Some(end) = l.split(':').next().and_then(|r| r.trim().split('-').nth(1)) {
-            max = max.max(u64::from_str_radix(end.trim(), 16).unwrap_or(0) + 1);
+fn parse(mut p: Parser) -> Result<Opts, String> {
+    let mut o = Opts {
+        bbar: 0xfef0_0000,
+        mem_base: 0x1000_0000,
+        mem_len: 0x400_0000,
+        phbs: None,
+    };
+    while let Some(a) = next(&mut p)? {
+        match a {
+            Arg::Long("bbar") => o.bbar = number(&mut p, "bbar")?,
+            Arg::Long("mem") => {
+                let s = text(&mut p)?;
+                let (b, l) = s.split_once(':').ok_or("--mem ADDR:SIZE")?;
+                o.mem_base = parse_num(b).ok_or("bad --mem address")?;
+                o.mem_len = parse_num(l).ok_or("bad --mem size")?;
+            }
+            Arg::Long("phbs") => {
+                o.phbs = Some(
+                    text(&mut p)?
+                        .split(',')
+                        .map(|x| match x.trim().parse::<usize>() {
+                            Ok(n) if n < 4 => Ok(n),
+                            _ => Err(format!("--phbs: bad PHB '{x}' (0..3)")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            a => return Err(unexpected(a)),
         }
     }
-    if max == 0 {
-        1 << 32
-    } else {
-        max
-    }
+    Ok(o)
 }
 
 /// Buses that have a device besides the PHB function (devfn 0).
@@ -98,62 +64,64 @@ fn populated(bus: u32) -> bool {
         .unwrap_or(false)
 }
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let bbar = a.num("bbar", 0xfef0_0000)?;
-    let (mem_base, mem_len) = match a.get("mem") {
-        Some(s) => {
-            let (b, l) = s.split_once(':').ok_or("--mem ADDR:SIZE")?;
-            (
-                parse_num(b).ok_or("bad --mem")?,
-                parse_num(l).ok_or("bad --mem")?,
-            )
-        }
-        None => (0x1000_0000, 0x400_0000),
-    };
-    let ram = max_ram();
-    let pages = ram.div_ceil(4096);
-    let mut s = 0u64;
-    while (8192u64 << s) < pages && s < 7 {
-        s += 1;
-    }
-    let entries = 8192usize << s;
-    if (entries * 8) as u64 > mem_len {
+pub fn run(p: Parser) -> Result<(), String> {
+    let o = parse(p)?;
+    let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
+    let ram = premap::ram_end(&iomem).unwrap_or(1 << 32);
+    let g = premap::geometry_for(ram);
+    if g.bytes() as u64 > o.mem_len {
         return Err(format!(
-            "identity table of {entries} entries does not fit in {mem_len:#x} bytes"
+            "identity table of {} entries does not fit in {:#x} bytes",
+            g.entries, o.mem_len
         ));
     }
-    let tbl = Map::new(mem_base, entries * 8)?;
-    for i in 0..entries {
-        tbl.wr_tce(i, ((i as u64) << 12) | 3);
-    }
-    let win = Map::new(bbar, 1 << 20)?;
+    let tbl = Mapping::phys(o.mem_base, g.bytes())?;
+    premap::write_identity_table(&tbl, 0, g.entries);
+    let win = Window::open(o.bbar)?;
     let mut done = Vec::new();
-    for p in 0..4usize {
-        let bus = 0x20 + 4 * p as u32;
-        let want = match a.get("phbs") {
-            Some(list) => list.split(',').any(|x| x.trim() == p.to_string()),
+    for phb in 0..4usize {
+        let bus = 0x20 + 4 * phb as u32;
+        let want = match &o.phbs {
+            Some(list) => list.contains(&phb),
             None => populated(bus),
         };
         if !want {
             continue;
         }
-        let old = win.r64(regs::tar(p));
-        let tar = (old & !0x0000_FFFF_FFFF_800F) | (mem_base & 0x0000_FFFF_FFFF_8000) | s;
-        win.w64(regs::tar(p), tar);
-        let cfg_off = regs::phb_reg(p, regs::PHB_CONFIG_RW_OFFSET);
-        win.w32(regs::phb_reg(p, regs::PHB_CSR_OFFSET), 0);
-        let cfg = win.r32(cfg_off);
-        win.w32(cfg_off, cfg | regs::PHB_TCE_ENABLE);
-        let now = win.r32(cfg_off);
+        let cfg = premap::enable_translation(&win, phb, o.mem_base, g.size_code)?;
         done.push(format!(
-            "phb{p}(bus {bus:#x}, TAR {tar:#x}, config {now:#010x})"
+            "phb{phb}(bus {bus:#x}, TAR {:#x}, config {cfg:#010x})",
+            win.tar(phb)
         ));
-        if now & regs::PHB_TCE_ENABLE == 0 {
-            return Err(format!(
-                "PHB {p}: translation did not switch on (config {now:#x})"
-            ));
-        }
     }
-    println!("BENCH-PREMAP identity table {entries} entries at {mem_base:#x} (RAM to {ram:#x}); translation on: {}", done.join(" "));
+    println!(
+        "BENCH-PREMAP identity table {} entries at {:#x} (RAM to {ram:#x}); translation on: {}",
+        g.entries,
+        o.mem_base,
+        done.join(" ")
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        let o = parse(Parser::from_args([
+            "--phbs",
+            "1,3",
+            "--mem",
+            "0x2000000:64M",
+        ]))
+        .expect("parses");
+        assert_eq!(o.phbs, Some(vec![1, 3]));
+        assert_eq!(
+            (o.mem_base, o.mem_len, o.bbar),
+            (0x200_0000, 64 << 20, 0xfef0_0000)
+        );
+        assert!(parse(Parser::from_args(["--phbs", "4"])).is_err());
+        assert!(parse(Parser::from_args(["--mem", "0x100"])).is_err());
+    }
 }

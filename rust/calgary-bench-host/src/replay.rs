@@ -22,10 +22,12 @@
 //! changed with `--flush-cost` / `--inval-cost`.
 
 use crate::plot::{self, Chart, Series};
+use calgary_bench::cli::{float, next, text, unexpected};
+use calgary_bench::parse_num;
 use calgary_core::regs;
 use calgary_core::*;
+use lexopt::{Arg, Parser};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,6 +352,108 @@ pub fn parse_policy(s: &str) -> Result<CachePolicy, String> {
     }
 }
 
+/// The design-space table as CSV text.
+fn to_csv(rows: &[Row], flush_cost: f64, inval_cost: f64) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "policy",
+        "entries",
+        "ways",
+        "model",
+        "accesses",
+        "hits",
+        "misses",
+        "hit_rate",
+        "stale_hits",
+        "flushes",
+        "invalidated",
+        "cost",
+    ])
+    .map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record([
+            r.policy.clone(),
+            r.entries.to_string(),
+            r.ways.clone(),
+            r.model.to_string(),
+            r.accesses.to_string(),
+            r.hits.to_string(),
+            r.misses.to_string(),
+            format!("{:.6}", r.hit_rate()),
+            r.stale_hits.to_string(),
+            r.flushes.to_string(),
+            r.invalidated.to_string(),
+            format!("{:.0}", r.cost(flush_cost, inval_cost)),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+fn split<T>(s: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    s.split(',')
+        .map(|x| f(x.trim()).ok_or(format!("bad {what} '{x}'")))
+        .collect()
+}
+
+fn parse_opts(mut p: Parser) -> Result<Opts, String> {
+    let mut trace = None;
+    let mut o = Opts {
+        trace: PathBuf::new(),
+        sizes: vec![16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+        ways: ["1", "2", "4", "8", "full"].map(String::from).to_vec(),
+        policies: vec![
+            CachePolicy::Off,
+            CachePolicy::Coherent,
+            CachePolicy::Faithful,
+        ],
+        out: PathBuf::from("replay-out"),
+        flush_cost: 50.0,
+        inval_cost: 0.0,
+        lines: vec![1, 8],
+    };
+    while let Some(a) = next(&mut p)? {
+        match a {
+            Arg::Long("trace") => trace = Some(PathBuf::from(text(&mut p)?)),
+            Arg::Long("sizes") => {
+                o.sizes = split(&text(&mut p)?, "size", |x| {
+                    parse_num(x)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .filter(|&v| v > 0)
+                })?
+            }
+            Arg::Long("ways") => {
+                o.ways = split(&text(&mut p)?, "ways", |x| {
+                    (x == "full" || x.parse::<u32>().is_ok_and(|w| w > 0)).then(|| x.to_string())
+                })?
+            }
+            Arg::Long("policies") => {
+                o.policies = text(&mut p)?
+                    .split(',')
+                    .map(|x| parse_policy(x.trim()))
+                    .collect::<Result<_, _>>()?
+            }
+            Arg::Long("out") => o.out = PathBuf::from(text(&mut p)?),
+            Arg::Long("flush-cost") => o.flush_cost = float(&mut p, "flush-cost")?,
+            Arg::Long("inval-cost") => o.inval_cost = float(&mut p, "inval-cost")?,
+            Arg::Long("lines") => {
+                o.lines = split(&text(&mut p)?, "line size", |x| {
+                    x.parse::<u64>().ok().filter(|&l| l > 0)
+                })?
+            }
+            a => return Err(unexpected(a)),
+        }
+    }
+    o.trace = trace.ok_or("replay needs --trace <qemu log>")?;
+    Ok(o)
+}
+
+/// `replay` from the command line.
+pub fn cmd(p: Parser) -> Result<(), String> {
+    run(&parse_opts(p)?)
+}
+
 pub fn run(o: &Opts) -> Result<(), String> {
     let evs = parse_trace(&o.trace).map_err(|e| format!("{}: {e}", o.trace.display()))?;
     let nx = evs.iter().filter(|e| matches!(e, Ev::X { .. })).count();
@@ -427,27 +531,9 @@ pub fn run(o: &Opts) -> Result<(), String> {
             eprintln!("replay: WARNING: LRU model ({} hits) and core ({} hits) disagree at {} entries full", lru.hits, core.hits, core.entries);
         }
     }
-    let mut csv = String::from("policy,entries,ways,model,accesses,hits,misses,hit_rate,stale_hits,flushes,invalidated,cost\n");
-    for r in &rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{:.6},{},{},{},{:.0}",
-            r.policy,
-            r.entries,
-            r.ways,
-            r.model,
-            r.accesses,
-            r.hits,
-            r.misses,
-            r.hit_rate(),
-            r.stale_hits,
-            r.flushes,
-            r.invalidated,
-            r.cost(o.flush_cost, o.inval_cost)
-        );
-    }
+    let csv = to_csv(&rows, o.flush_cost, o.inval_cost)?;
     let csv_path = o.out.join("replay.csv");
-    std::fs::write(&csv_path, &csv).map_err(|e| e.to_string())?;
+    std::fs::write(&csv_path, &csv).map_err(|e| format!("{}: {e}", csv_path.display()))?;
     // Plot: hit rate vs entries, one line per ways (faithful; coherent has the same hits).
     let pol_for_plot = if rows.iter().any(|r| r.policy == "faithful") {
         "faithful"
@@ -497,7 +583,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
         series,
     };
     let png_path = o.out.join("replay-hitrate.png");
-    plot::render(&chart, &png_path).map_err(|e| e.to_string())?;
+    plot::render(&chart, &png_path).map_err(|e| format!("{}: {e}", png_path.display()))?;
     // Verdict: smallest geometry within 1 percentage point of the best hit rate.
     let best = rows
         .iter()
@@ -618,5 +704,64 @@ mod tests {
             assert_eq!(core.hits, lru.hits, "entries {n}");
             assert_eq!(core.flushes, 5);
         }
+    }
+
+    #[test]
+    fn csv_table() {
+        let r = Row {
+            policy: "faithful".into(),
+            entries: 64,
+            ways: "full".into(),
+            model: "core",
+            accesses: 10,
+            hits: 7,
+            misses: 3,
+            stale_hits: 0,
+            flushes: 2,
+            invalidated: 5,
+        };
+        let t = to_csv(&[r], 50.0, 1.0).expect("csv");
+        let mut rdr = csv::Reader::from_reader(t.as_bytes());
+        let head = rdr.headers().expect("header").clone();
+        assert_eq!(head.len(), 12);
+        let rec = rdr.records().next().expect("one row").expect("valid");
+        let get = |n: &str| {
+            rec.get(head.iter().position(|h| h == n).expect(n))
+                .expect(n)
+        };
+        assert_eq!(get("hit_rate"), "0.700000");
+        assert_eq!(get("cost"), "108"); // 3 misses + 2 flushes x 50 + 5 invalidated x 1
+        assert_eq!(get("ways"), "full");
+    }
+
+    #[test]
+    fn command_line() {
+        let o = parse_opts(Parser::from_args([
+            "--trace",
+            "t.log",
+            "--sizes",
+            "16,1K",
+            "--ways",
+            "2,full",
+            "--policies",
+            "coherent",
+            "--flush-cost=10",
+            "--lines",
+            "1,8",
+            "--out",
+            "o",
+        ]))
+        .expect("parses");
+        assert_eq!(o.sizes, vec![16, 1024]);
+        assert_eq!(o.ways, vec!["2", "full"]);
+        assert_eq!(o.policies, vec![CachePolicy::Coherent]);
+        assert_eq!((o.flush_cost, o.inval_cost), (10.0, 0.0));
+        assert_eq!(o.out, PathBuf::from("o"));
+        assert!(
+            parse_opts(Parser::from_args(["--sizes", "16"])).is_err(),
+            "no --trace"
+        );
+        assert!(parse_opts(Parser::from_args(["--trace", "t", "--ways", "0"])).is_err());
+        assert!(parse_opts(Parser::from_args(["--trace", "t", "--policies", "lazy"])).is_err());
     }
 }
