@@ -20,6 +20,7 @@ mod replay;
 use lexopt::Parser;
 
 fn main() {
+    env_logger::init();
     let argv: Vec<String> = std::env::args().collect();
     let cmd = argv.get(1).map(|s| s.as_str()).unwrap_or("help");
     let rest = argv.get(2..).unwrap_or(&[]);
