@@ -118,8 +118,8 @@ fn legacy_layout_is_what_2_6_18_and_2_6_19_compute() {
 #[test]
 fn rio_layout_buses_and_bbars() {
     let p = Platform::new(Layout::Rio, false, 4).unwrap();
-    for c in 0..4 {
-        assert_eq!(p.bbar(c), Some(RIO_BBARS[c]));
+    for (c, &bbar) in RIO_BBARS.iter().enumerate() {
+        assert_eq!(p.bbar(c), Some(bbar));
         for q in 0..4 {
             assert_eq!(p.phb_bus(c, q), Some(0x20 + 4 * (4 * c + q) as u8));
         }
