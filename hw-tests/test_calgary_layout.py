@@ -430,11 +430,6 @@ class Options(unittest.TestCase):
         0xfda00000: the firmware cannot keep it off the legacy window."""
         self.check_bad("layout=legacy", ["layout=legacy", "0xfda00000"], extra=["-vga", "std"])
 
-    def test_legacy_rejects_a_bridge(self):
-        """SeaBIOS would number the bridge's secondary bus 1, a PHB bus here."""
-        self.check_bad("layout=legacy", ["layout=legacy", "bridge"],
-                       extra=["-device", "pcie-pci-bridge,bus=pci.0,addr=6"])
-
     def test_rio_accepts_std_vga(self):
         with Machine(machine="calgary,bus0-phb=on", args=["-vga", "std"]) as m:
             self.assertEqual(m.cfg_read(0, 0, 0), IBM_CALGARY)
