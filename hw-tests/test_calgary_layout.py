@@ -386,6 +386,36 @@ class LegacyLayout(unittest.TestCase):
 
 
 @needs_qemu
+class LegacyFourChips(unittest.TestCase):
+    """layout=legacy,chips=4: every PHB where the 2.6.18 scan, ordinal and
+    both formulas put it; every window E820 reserved, in the Rio table."""
+
+    def test_four_chips(self):
+        buses = [[1, 2, 3, 4], [5, 6, 7, 8], [15, 16, 17, 18], [20, 21, 22, 23]]
+        m = LayoutMachine("layout=legacy,chips=4", "calgary3.3", 23, 1, phb=3,
+                          bbar=0xFD300000)
+        try:
+            m.edu_setup()
+            scan = m.scan_devfn0(range(128))
+            found = [b for b, v in scan.items() if v == IBM_CALGARY]
+            self.assertEqual(found, sum(buses, []))
+            bbars = sorted({kernel_2_6_18_bbar(b) for b in found})
+            self.assertEqual(bbars, sorted({kernel_2_6_19_bbar(b) for b in found}))
+            self.assertEqual(bbars, [0xFD200000, 0xFD300000, 0xFDA00000, 0xFDB00000])
+            _, rio = m.ebda_rio()
+            self.assertEqual([b for b, _ in rio], [0xFDA00000, 0xFDB00000, 0xFD200000, 0xFD300000])
+            e820 = m.e820()
+            for i, bus in enumerate(found):
+                bbar = kernel_2_6_18_bbar(bus)
+                stuff = m._swap(m.read(bbar + stuff_off(i % 4), 4), 4)
+                self.assertEqual((stuff >> 16) & 0xFF, bus, "bus %d: PHB %d at 0x%x" % (bus, i % 4, bbar))
+                self.assertTrue(any(a <= bbar and bbar + WINDOW <= a + l and t == 2
+                                    for a, l, t in e820), "0x%x not reserved" % bbar)
+        finally:
+            m.close()
+
+
+@needs_qemu
 class LegacyKernelReplay(unittest.TestCase):
     """A 2.6.18-style driver on the legacy layout, end to end: scan, ordinal,
     window from the formula, TAR, enable; edu's DMA then goes through the
