@@ -11,7 +11,9 @@ SeaBIOS really runs: it assigns BARs, fills the EBDA and must cope with the
 layout.
 """
 
+import os
 import struct
+import tempfile
 import time
 import unittest
 
@@ -194,12 +196,28 @@ class Bus0Firmware(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.m = bus0_machine()
+        cls.dir = tempfile.mkdtemp(prefix="calgary-bus0-")
+        cls.bios_log = os.path.join(cls.dir, "seabios.log")
+        cls.m = bus0_machine(extra=["-chardev", "file,id=dbg,path=" + cls.bios_log,
+                                    "-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
         cls.m.edu_setup()
 
     @classmethod
     def tearDownClass(cls):
         cls.m.close()
+        if os.path.exists(cls.bios_log):
+            os.unlink(cls.bios_log)
+        os.rmdir(cls.dir)
+
+    def test_seabios_detects_qemu_and_finds_the_82441(self):
+        """SeaBIOS reads 00:00.0's subsystem ID to detect QEMU and looks for
+        the 82441 on the whole bus (shadow RAM, SMM, PCI hole)."""
+        with open(self.bios_log, errors="replace") as f:
+            log = f.read()
+        self.assertIn("Running on QEMU (unknown nb: 1014:02a1)", log)
+        self.assertIn("PCI: init bdf=00:1f.0 id=8086:1237", log)
+        self.assertNotIn("Unable to unlock ram", log)
+        self.assertNotIn("bridge not found", log)
 
     def test_phb_function_is_00_00_0_and_i440fx_moved(self):
         """§1: 1014:02a1, class host bridge, at devfn 0 of bus 0 (every
