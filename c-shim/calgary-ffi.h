@@ -26,9 +26,13 @@
 #define CALGARY_MAX_CHIPS        4
 #define CALGARY_EVENT_TEXT_LEN   160
 
-/* Platform layout of the `calgary` machine (documented in README.md). */
+/*
+ * Rio layout of the `calgary` machine (README.md): bus(c, p) = BASE +
+ * STRIDE * (4c + p), all < 0x80. calgary_platform_layout() gives the buses
+ * and BBARs of every layout.
+ */
 #define CALGARY_BUS_BASE         0x20        /* bus of chip 0 PHB 0 */
-#define CALGARY_BUS_STRIDE       0x04        /* bus(c, p) = BASE + STRIDE * (4c + p), all < 0x80 */
+#define CALGARY_BUS_STRIDE       0x04
 
 typedef struct CalgaryChip CalgaryChip;   /* opaque, owned by Rust */
 
@@ -157,6 +161,49 @@ typedef struct CalgaryRioChip {
     uint8_t chassis;
     uint8_t node;
 } CalgaryRioChip;
+
+typedef enum CalgaryLayout {
+    CALGARY_LAYOUT_RIO = 0,      /* buses 0x20 + 4(4c + p), BBARs 0xfef00000.. */
+    CALGARY_LAYOUT_LEGACY = 1,   /* 2.6.18/2.6.19: buses 1..4.., BBAR from the bus */
+} CalgaryLayout;
+
+/* Where the platform puts each chip (filled for chips 0..n-1). */
+typedef struct CalgaryPlatform {
+    uint32_t bbar[CALGARY_MAX_CHIPS];
+    uint8_t bus[CALGARY_MAX_CHIPS][CALGARY_PHBS_PER_CHIP];
+} CalgaryPlatform;
+
+/*
+ * Lays out @chips chips for @layout, bus 0 behind chip 0 PHB 0 when
+ * @bus0_phb. Returns false with a one-line message naming the machine
+ * property in @err on a combination that cannot work.
+ */
+bool calgary_platform_layout(uint32_t layout, bool bus0_phb, uint32_t chips,
+                             CalgaryPlatform *out, char *err, size_t err_len);
+
+typedef enum CalgaryBarKind {
+    CALGARY_BAR_IO = 0,
+    CALGARY_BAR_MEM = 1,         /* non-prefetchable memory, 32- or 64-bit */
+    CALGARY_BAR_PREFETCH = 2,    /* prefetchable memory, 32- or 64-bit */
+    CALGARY_BAR_ROM = 3,         /* expansion ROM */
+} CalgaryBarKind;
+
+typedef struct CalgaryPciBar {
+    uint64_t size;
+    uint32_t kind;               /* CalgaryBarKind */
+    uint32_t pad;
+} CalgaryPciBar;
+
+/*
+ * At machine-done: checks that the firmware can set up the PCI devices
+ * without covering a register window. @bars are the BARs of every device
+ * below every root bus; @bridge_bdf is (bus << 8 | devfn) of a PCI-to-PCI
+ * bridge, or -1 when there is none. Returns false with a one-line message.
+ */
+bool calgary_platform_check_devices(uint32_t layout, bool bus0_phb,
+                                    uint32_t chips, const CalgaryPciBar *bars,
+                                    size_t n_bars, int32_t bridge_bdf,
+                                    char *err, size_t err_len);
 
 /*
  * Checks a cache geometry; on failure writes a one-line message naming the

@@ -29,6 +29,9 @@
 #include "hw/i386/pc.h"
 #include "hw/i386/x86.h"
 #include "hw/i386/e820_memory_layout.h"
+#include "hw/pci-host/i440fx.h"
+#include "hw/pci/pci_bridge.h"
+#include "system/system.h"
 #include "hw/nvram/fw_cfg.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
@@ -49,10 +52,13 @@
 #define CALGARY_MSI_BASE       0xfee00000ULL
 #define CALGARY_MSI_SIZE       0x100000ULL
 
-/* BBAR of each chip: 1 MiB slots above the IOAPIC/HPET/LAPIC, below the BIOS. */
-static const uint32_t calgary_bbar[CALGARY_MAX_CHIPS] = {
-    0xfef00000, 0xff000000, 0xff100000, 0xff200000,
-};
+/*
+ * bus0-phb=on: the 82441 moves from 00.0 to this slot, so that chip 0 PHB
+ * 0's function can be 00:00.0 as on x366 (every Linux version reads devfn
+ * 0 of a bus to decide whether it is a Calgary bus). The last slot keeps
+ * every automatically placed device where it was.
+ */
+#define CALGARY_NB_SLOT        "31"
 
 OBJECT_DECLARE_SIMPLE_TYPE(CalgaryChipState, CALGARY_CHIP)
 OBJECT_DECLARE_SIMPLE_TYPE(CalgaryPhbHost, CALGARY_PHB_HOST)
@@ -74,6 +80,7 @@ struct CalgaryPhbHost {
     uint32_t chip_index;
     uint32_t phb_index;
     uint8_t bus_nr;
+    bool on_bus0;            /* bus0-phb=on: this PHB's bus is bus 0 */
     char bus_name[16];
     char bus_path[8];
     int32_t irq_level[PCI_NUM_PINS];
@@ -92,6 +99,7 @@ struct CalgaryChipState {
     uint32_t cache_ways;
     uint32_t cache_line;
     uint64_t mem1_start;
+    uint8_t phb_bus[CALGARY_PHBS_PER_CHIP];   /* set by the machine */
     /* migration: the core's snapshot bytes */
     uint8_t *mig_buf;
     uint32_t mig_len;
@@ -100,6 +108,10 @@ struct CalgaryChipState {
 struct CalgaryMachineState {
     PCMachineState parent_obj;
     uint32_t chips;
+    bool bus0_phb;
+    uint32_t layout;
+    CalgaryPlatform plat;
+    Notifier machine_done;
     uint32_t variant;
     uint32_t cache_policy;
     uint32_t cache_entries;
@@ -240,9 +252,8 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
     int p;
 
     for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
-        cfg.phb[p].first_bus = CALGARY_BUS_BASE +
-            CALGARY_BUS_STRIDE * (CALGARY_PHBS_PER_CHIP * s->index + p);
-        cfg.phb[p].last_bus = cfg.phb[p].first_bus;
+        cfg.phb[p].first_bus = s->phb_bus[p];
+        cfg.phb[p].last_bus = s->phb_bus[p];
         cfg.phb[p].mem1_start = s->mem1_start;
         cfg.phb[p].mem1_limit = 0xffffffffULL;
     }
@@ -547,11 +558,24 @@ static void calgary_phb_host_realize(DeviceState *dev, Error **errp)
         error_setg(errp, "calgary-phb-host is created by the calgary machine");
         return;
     }
-    h->bus_nr = CALGARY_BUS_BASE +
-        CALGARY_BUS_STRIDE * (CALGARY_PHBS_PER_CHIP * h->chip_index +
-                              h->phb_index);
+    h->bus_nr = h->chip->phb_bus[h->phb_index];
     snprintf(h->bus_name, sizeof(h->bus_name), "calgary%u.%u",
              h->chip_index, h->phb_index);
+
+    if (h->on_bus0) {
+        /*
+         * bus0-phb=on: bus 0 is this PHB's bus. Its devices (the PIIX
+         * functions and anything added there) DMA through this PHB, its
+         * function is 00:00.0 (slot 0 was kept free by the i440FX), and no
+         * root bus of its own is made. INTx of bus 0 stays the PIIX's.
+         */
+        pci_setup_iommu(h->bus0, &calgary_iommu_ops, h);
+        pci_bus_clear_slot_reserved_mask(h->bus0, 1u << 0);
+        func = pci_new(PCI_DEVFN(0, 0), TYPE_CALGARY_PHB_FUNC);
+        qdev_prop_set_uint32(DEVICE(func), "variant", h->chip->variant);
+        pci_realize_and_unref(func, h->bus0, errp);
+        return;
+    }
     QLIST_FOREACH(b, &h->bus0->child, sibling) {
         if (pci_bus_num(b) == h->bus_nr) {
             error_setg(errp, "calgary: bus 0x%02x is already in use", h->bus_nr);
@@ -792,12 +816,14 @@ static void calgary_phb_func_class_init(ObjectClass *klass, void *data)
     k->class_id = PCI_CLASS_BRIDGE_HOST;
     dc->desc = "IBM Calgary/CalIOC2 PHB function";
     dc->user_creatable = false;
+    dc->hotpluggable = false;
     device_class_set_props(dc, calgary_phb_func_props);
 }
 
 /* ------------------------------------------------------------- machine */
 
 static const char *const calgary_variant_names[] = { "calgary", "calioc2" };
+static const char *const calgary_layout_names[] = { "rio", "legacy" };
 static const char *const calgary_cache_names[] = { "off", "coherent",
                                                    "faithful" };
 
@@ -830,6 +856,98 @@ static void calgary_machine_set_variant(Object *obj, const char *value,
         return;
     }
     CALGARY_MACHINE(obj)->variant = v;
+}
+
+static char *calgary_machine_get_layout(Object *obj, Error **errp)
+{
+    return g_strdup(calgary_layout_names[CALGARY_MACHINE(obj)->layout]);
+}
+
+static void calgary_machine_set_layout(Object *obj, const char *value,
+                                       Error **errp)
+{
+    int v = calgary_lookup(calgary_layout_names,
+                           ARRAY_SIZE(calgary_layout_names), value);
+
+    if (v < 0) {
+        error_setg(errp, "calgary: invalid layout '%s' "
+                   "(accepted: rio, legacy)", value);
+        return;
+    }
+    CALGARY_MACHINE(obj)->layout = v;
+}
+
+static bool calgary_machine_get_bus0_phb(Object *obj, Error **errp)
+{
+    return CALGARY_MACHINE(obj)->bus0_phb;
+}
+
+static void calgary_machine_set_bus0_phb(Object *obj, bool value, Error **errp)
+{
+    CALGARY_MACHINE(obj)->bus0_phb = value;
+}
+
+/* Machine-done: every BAR below every root bus, and any PCI bridge. */
+typedef struct CalgaryDevScan {
+    GArray *bars;
+    int32_t bridge_bdf;
+} CalgaryDevScan;
+
+static void calgary_scan_device(PCIBus *bus, PCIDevice *d, void *opaque)
+{
+    CalgaryDevScan *scan = opaque;
+    int i;
+
+    if (object_dynamic_cast(OBJECT(d), TYPE_PCI_BRIDGE) &&
+        scan->bridge_bdf < 0) {
+        scan->bridge_bdf = pci_bus_num(bus) << 8 | d->devfn;
+    }
+    for (i = 0; i < PCI_NUM_REGIONS; i++) {
+        const PCIIORegion *r = &d->io_regions[i];
+        CalgaryPciBar bar = { .size = r->size };
+
+        if (!r->size) {
+            continue;
+        }
+        if (i == PCI_ROM_SLOT) {
+            bar.kind = CALGARY_BAR_ROM;
+        } else if (r->type & PCI_BASE_ADDRESS_SPACE_IO) {
+            bar.kind = CALGARY_BAR_IO;
+        } else if (r->type & PCI_BASE_ADDRESS_MEM_PREFETCH) {
+            bar.kind = CALGARY_BAR_PREFETCH;
+        } else {
+            bar.kind = CALGARY_BAR_MEM;
+        }
+        g_array_append_val(scan->bars, bar);
+    }
+}
+
+static void calgary_scan_bus(PCIBus *bus, void *opaque)
+{
+    pci_for_each_device_under_bus(bus, calgary_scan_device, opaque);
+}
+
+static void calgary_machine_done(Notifier *n, void *data)
+{
+    CalgaryMachineState *cms = container_of(n, CalgaryMachineState,
+                                            machine_done);
+    CalgaryDevScan scan = {
+        .bars = g_array_new(false, true, sizeof(CalgaryPciBar)),
+        .bridge_bdf = -1,
+    };
+    char err[256] = "";
+    bool ok;
+
+    pci_for_each_bus(PC_MACHINE(cms)->pcibus, calgary_scan_bus, &scan);
+    ok = calgary_platform_check_devices(cms->layout, cms->bus0_phb, cms->chips,
+                                        (const CalgaryPciBar *)scan.bars->data,
+                                        scan.bars->len, scan.bridge_bdf, err,
+                                        sizeof(err));
+    g_array_free(scan.bars, true);
+    if (!ok) {
+        error_report("calgary: %s", err);
+        exit(1);
+    }
 }
 
 static char *calgary_machine_get_cache(Object *obj, Error **errp)
@@ -894,9 +1012,16 @@ static void calgary_machine_init(MachineState *ms)
     uint8_t *rom;
 
     if (!calgary_cache_config_check(cms->cache_policy, cms->cache_entries,
-                                    cms->cache_ways, err, sizeof(err))) {
+                                    cms->cache_ways, err, sizeof(err)) ||
+        !calgary_platform_layout(cms->layout, cms->bus0_phb, cms->chips,
+                                 &cms->plat, err, sizeof(err))) {
         error_report("calgary: %s", err);
         exit(1);
+    }
+    if (cms->bus0_phb) {
+        object_register_sugar_prop(TYPE_I440FX_PCI_HOST_BRIDGE,
+                                   "x-northbridge-slot", CALGARY_NB_SLOT,
+                                   false);
     }
 
     calgary_parent_init(ms);
@@ -913,7 +1038,8 @@ static void calgary_machine_init(MachineState *ms)
         char name[16];
 
         qdev_prop_set_uint32(dev, "index", c);
-        qdev_prop_set_uint32(dev, "bbar", calgary_bbar[c]);
+        qdev_prop_set_uint32(dev, "bbar", cms->plat.bbar[c]);
+        memcpy(chip->phb_bus, cms->plat.bus[c], sizeof(chip->phb_bus));
         qdev_prop_set_uint32(dev, "variant", cms->variant);
         qdev_prop_set_uint32(dev, "cache-policy", cms->cache_policy);
         qdev_prop_set_uint32(dev, "cache-entries", cms->cache_entries);
@@ -923,8 +1049,8 @@ static void calgary_machine_init(MachineState *ms)
         snprintf(name, sizeof(name), "calgary%u", c);
         object_property_add_child(OBJECT(ms), name, OBJECT(dev));
         sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
-        sysbus_mmio_map(SYS_BUS_DEVICE(dev), 0, calgary_bbar[c]);
-        e820_add_entry(calgary_bbar[c], CALGARY_WINDOW_SIZE, E820_RESERVED);
+        sysbus_mmio_map(SYS_BUS_DEVICE(dev), 0, cms->plat.bbar[c]);
+        e820_add_entry(cms->plat.bbar[c], CALGARY_WINDOW_SIZE, E820_RESERVED);
         cms->chip[c] = chip;
 
         for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
@@ -935,12 +1061,13 @@ static void calgary_machine_init(MachineState *ms)
             h->bus0 = bus0;
             h->chip_index = c;
             h->phb_index = p;
+            h->on_bus0 = cms->bus0_phb && cms->plat.bus[c][p] == 0;
             snprintf(name, sizeof(name), "phb%u", p);
             object_property_add_child(OBJECT(dev), name, OBJECT(hd));
             sysbus_realize_and_unref(SYS_BUS_DEVICE(hd), &error_fatal);
         }
         rio[c] = (CalgaryRioChip) {
-            .bbar = calgary_bbar[c], .variant = cms->variant,
+            .bbar = cms->plat.bbar[c], .variant = cms->variant,
             .chassis = 0, .node = 0,
         };
     }
@@ -954,6 +1081,9 @@ static void calgary_machine_init(MachineState *ms)
     rom = g_malloc0(rom_len);
     calgary_rio_option_rom(rio, cms->chips, rom, rom_len);
     fw_cfg_add_file(x86ms->fw_cfg, "genroms/calgary-rio.bin", rom, rom_len);
+
+    cms->machine_done.notify = calgary_machine_done;
+    qemu_add_machine_init_done_notifier(&cms->machine_done);
 }
 
 static void calgary_machine_instance_init(Object *obj)
@@ -961,6 +1091,8 @@ static void calgary_machine_instance_init(Object *obj)
     CalgaryMachineState *cms = CALGARY_MACHINE(obj);
 
     cms->chips = 1;
+    cms->bus0_phb = false;
+    cms->layout = CALGARY_LAYOUT_RIO;
     cms->variant = CALGARY_VARIANT_CALGARY;
     cms->cache_policy = CALGARY_CACHE_FAITHFUL;
     cms->cache_entries = 256;
@@ -985,6 +1117,20 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(CalgaryMachineState, chips));
     object_class_property_set_description(oc, "chips",
         "number of Calgary chips, 4 PHBs each (0..4, default 1; 0 = no IOMMU)");
+    object_class_property_add_bool(oc, "bus0-phb", calgary_machine_get_bus0_phb,
+                                   calgary_machine_set_bus0_phb);
+    object_class_property_set_description(oc, "bus0-phb",
+        "on: bus 0 (PIIX and devices added there) sits behind chip 0 PHB 0, "
+        "whose function is 00:00.0, as on IBM x366 (needed by Linux "
+        "2.6.18-2.6.23, whose Calgary DMA ops serve every device); off "
+        "(default): bus 0 outside any Calgary, PHB 0 on its own bus");
+    object_class_property_add_str(oc, "layout", calgary_machine_get_layout,
+                                  calgary_machine_set_layout);
+    object_class_property_set_description(oc, "layout",
+        "rio (default): PHB buses 0x20.., BBARs 0xfef00000..; legacy: PHB "
+        "functions at devfn 0 of buses 1..4 (0..3 with bus0-phb) and BBAR "
+        "0xfda00000, where Linux 2.6.18/2.6.19 compute them; the Rio table "
+        "describes both");
     object_class_property_add_str(oc, "variant", calgary_machine_get_variant,
                                   calgary_machine_set_variant);
     object_class_property_set_description(oc, "variant",

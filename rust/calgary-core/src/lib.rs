@@ -15,6 +15,9 @@
 //! * [`rio`] — the Rio Grande table of §2: a builder (what the firmware
 //!   places at EBDA+0x180) and a parser that reads it back the way Linux
 //!   does.
+//! * [`layout`] — where the platform puts the chips: PHB buses and BBARs of
+//!   the Rio and legacy (2.6.18/2.6.19) layouts, bus 0 behind PHB 0, and the
+//!   firmware's BAR placement that must stay off the register windows.
 //!
 //! Every method takes `&mut self`; the FFI layer owns the lock.  Nothing in
 //! here panics on guest input: unlisted offsets, bad widths, out-of-range
@@ -34,6 +37,7 @@ mod cache;
 mod chip;
 mod csr;
 pub mod diag;
+pub mod layout;
 pub mod platform;
 pub mod regs;
 pub mod rio;

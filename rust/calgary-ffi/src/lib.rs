@@ -20,8 +20,8 @@ use std::sync::Mutex;
 
 use calgary_core::regs::{PhbConfigBits, RegId};
 use calgary_core::{
-    rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, Direction, FaultReason, GuestMemory,
-    MmioEvent, PhbConfig, Requester, StopState, Variant, XlateKind, PHBS_PER_CHIP,
+    layout, rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, Direction, FaultReason,
+    GuestMemory, MmioEvent, PhbConfig, Requester, StopState, Variant, XlateKind, PHBS_PER_CHIP,
 };
 
 /// bindgen's view of `c-shim/calgary-ffi.h`.
@@ -197,6 +197,126 @@ pub extern "C" fn calgary_mem1_start(below_4g_ram: u64) -> u64 {
     calgary_core::platform::mem1_start(below_4g_ram)
 }
 check_abi!(calgary_mem1_start: unsafe extern "C" fn(u64) -> u64);
+
+const _: () = assert!(sys::CALGARY_BUS_BASE == layout::RIO_BUS_BASE as u32);
+const _: () = assert!(sys::CALGARY_BUS_STRIDE == layout::RIO_BUS_STRIDE as u32);
+const _: () = assert!(sys::CALGARY_MAX_CHIPS as usize == calgary_core::MAX_CHIPS);
+
+fn platform(layout: u32, bus0_phb: bool, chips: u32) -> Result<layout::Platform, String> {
+    let layout = match layout {
+        sys::CALGARY_LAYOUT_RIO => layout::Layout::Rio,
+        sys::CALGARY_LAYOUT_LEGACY => layout::Layout::Legacy,
+        other => return Err(format!("invalid layout {other} (accepted: rio, legacy)")),
+    };
+    let chips = usize::try_from(chips).map_err(|_| format!("invalid chips {chips}"))?;
+    layout::Platform::new(layout, bus0_phb, chips).map_err(|e| e.to_string())
+}
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_platform_layout(
+    layout: u32,
+    bus0_phb: bool,
+    chips: u32,
+    out: *mut sys::CalgaryPlatform,
+    err: *mut c_char,
+    err_len: usize,
+) -> bool {
+    let made = catch_unwind(|| {
+        let p = platform(layout, bus0_phb, chips)?;
+        let mut o = sys::CalgaryPlatform {
+            bbar: [0; 4],
+            bus: [[0; 4]; 4],
+        };
+        for c in 0..p.chips() {
+            let bbar = p.bbar(c).ok_or("no BBAR for a chip")?;
+            let row = o.bus.get_mut(c).ok_or("chip out of range")?;
+            for (q, b) in row.iter_mut().enumerate() {
+                *b = p.phb_bus(c, q).ok_or("no bus for a PHB")?;
+            }
+            *o.bbar.get_mut(c).ok_or("chip out of range")? = bbar;
+        }
+        Ok::<_, String>(o)
+    });
+    match made {
+        Ok(Ok(o)) => {
+            // SAFETY: the caller gives a writable CalgaryPlatform or NULL.
+            if let Some(out) = unsafe { out.as_mut() } {
+                *out = o;
+            }
+            true
+        }
+        Ok(Err(msg)) => {
+            put_str(err, err_len, &msg);
+            false
+        }
+        Err(_) => {
+            put_str(err, err_len, "internal error laying out the platform");
+            false
+        }
+    }
+}
+check_abi!(calgary_platform_layout: unsafe extern "C" fn(u32, bool, u32, *mut sys::CalgaryPlatform, *mut c_char, usize) -> bool);
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_platform_check_devices(
+    layout: u32,
+    bus0_phb: bool,
+    chips: u32,
+    bars: *const sys::CalgaryPciBar,
+    n_bars: usize,
+    bridge_bdf: i32,
+    err: *mut c_char,
+    err_len: usize,
+) -> bool {
+    let bars: &[sys::CalgaryPciBar] = if bars.is_null() || n_bars == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller gives `n_bars` BARs.
+        unsafe { std::slice::from_raw_parts(bars, n_bars) }
+    };
+    let checked = catch_unwind(|| {
+        let p = platform(layout, bus0_phb, chips)?;
+        if let Ok(bdf) = u16::try_from(bridge_bdf) {
+            if !p.allows_bridges() {
+                let [bus, devfn] = bdf.to_be_bytes();
+                return Err(layout::LayoutError::BridgeInLegacyLayout { bus, devfn }.to_string());
+            }
+        }
+        let list: Vec<layout::PciBar> = bars
+            .iter()
+            .map(|b| layout::PciBar {
+                size: b.size,
+                kind: match b.kind {
+                    sys::CALGARY_BAR_MEM => layout::BarKind::Mem,
+                    sys::CALGARY_BAR_PREFETCH => layout::BarKind::Prefetch,
+                    sys::CALGARY_BAR_ROM => layout::BarKind::Rom,
+                    _ => layout::BarKind::Io,
+                },
+            })
+            .collect();
+        p.check_firmware_bars(&list).map_err(|e| e.to_string())
+    });
+    match checked {
+        Ok(Ok(())) => true,
+        Ok(Err(msg)) => {
+            put_str(err, err_len, &msg);
+            false
+        }
+        Err(_) => {
+            put_str(err, err_len, "internal error checking the PCI devices");
+            false
+        }
+    }
+}
+check_abi!(calgary_platform_check_devices: unsafe extern "C" fn(u32, bool, u32, *const sys::CalgaryPciBar, usize, i32, *mut c_char, usize) -> bool);
 
 fn chip_config(cfg: &sys::CalgaryChipConfig) -> Result<ChipConfig, String> {
     let variant = variant_of(cfg.variant).ok_or_else(|| {

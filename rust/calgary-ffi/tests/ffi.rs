@@ -279,3 +279,96 @@ fn phb_summary_describes_state_and_counters() {
         calgary_chip_free(chip);
     }
 }
+
+fn err_str(buf: &[std::ffi::c_char]) -> String {
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn platform_layout_from_c_view() {
+    let mut out = sys::CalgaryPlatform {
+        bbar: [0; 4],
+        bus: [[0; 4]; 4],
+    };
+    let mut buf = [0 as std::ffi::c_char; 256];
+    let ok = unsafe {
+        calgary_platform_layout(
+            sys::CALGARY_LAYOUT_LEGACY,
+            true,
+            2,
+            &mut out,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    assert!(ok, "{}", err_str(&buf));
+    assert_eq!(out.bbar, [0xfda0_0000, 0xfdb0_0000, 0, 0]);
+    assert_eq!(out.bus[0], [0, 1, 2, 3]);
+    assert_eq!(out.bus[1], [5, 6, 7, 8]);
+    let ok = unsafe {
+        calgary_platform_layout(
+            sys::CALGARY_LAYOUT_RIO,
+            false,
+            1,
+            &mut out,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    assert!(ok);
+    assert_eq!(out.bbar[0], 0xfef0_0000);
+    assert_eq!(out.bus[0], [0x20, 0x24, 0x28, 0x2c]);
+    // bus0-phb without a chip, and an unknown layout: one line each
+    for (layout, bus0, chips, word) in [
+        (sys::CALGARY_LAYOUT_RIO, true, 0, "bus0-phb"),
+        (7, false, 1, "layout"),
+    ] {
+        let ok = unsafe {
+            calgary_platform_layout(layout, bus0, chips, &mut out, buf.as_mut_ptr(), buf.len())
+        };
+        assert!(!ok);
+        let msg = err_str(&buf);
+        assert!(msg.contains(word) && !msg.contains('\n'), "{msg}");
+    }
+}
+
+#[test]
+fn platform_check_refuses_bridge_and_window_bars_in_legacy_only() {
+    let vga = [
+        sys::CalgaryPciBar {
+            size: 16 << 20,
+            kind: sys::CALGARY_BAR_PREFETCH,
+            pad: 0,
+        },
+        sys::CalgaryPciBar {
+            size: 0x100,
+            kind: sys::CALGARY_BAR_IO,
+            pad: 0,
+        },
+    ];
+    let mut buf = [0 as std::ffi::c_char; 256];
+    let check = |layout, bars: &[sys::CalgaryPciBar], bridge, buf: &mut [std::ffi::c_char]| unsafe {
+        calgary_platform_check_devices(
+            layout,
+            false,
+            1,
+            bars.as_ptr(),
+            bars.len(),
+            bridge,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    assert!(check(sys::CALGARY_LAYOUT_RIO, &vga, 0x0030, &mut buf));
+    assert!(check(sys::CALGARY_LAYOUT_LEGACY, &vga[1..], -1, &mut buf));
+    assert!(!check(sys::CALGARY_LAYOUT_LEGACY, &vga, -1, &mut buf));
+    assert!(err_str(&buf).contains("0xfda00000"), "{}", err_str(&buf));
+    assert!(!check(sys::CALGARY_LAYOUT_LEGACY, &[], 0x0030, &mut buf));
+    let msg = err_str(&buf);
+    assert!(
+        msg.contains("bridge at 00:06.0") && msg.contains("layout=legacy"),
+        "{msg}"
+    );
+}
