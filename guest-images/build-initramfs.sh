@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Assemble the Calgary test guest: Debian's bookworm kernel (unpacked, never
 # installed) + an initramfs made of Debian's busybox-static, the kernel
-# modules for e1000 / virtio-net / nvme (with dependencies) and our static
-# in-guest tool (rust/calgary-guest).
+# modules for e1000 / virtio-net / nvme (with dependencies), Debian's
+# kexec-tools (`kexec`, with the shared libraries it needs, for the kdump
+# check) and our static in-guest tool (rust/calgary-guest).
 #
 # Idempotent and cached under ${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu/guest/:
 # the initramfs is keyed by the package versions, the tool's source hash,
@@ -60,13 +61,15 @@ kpkg="$(apt-cache show "linux-image-amd64=$meta_ver" | awk -F'[ ,]+' '/^Depends:
 kver_pkg="$(candidate "$kpkg")"
 bb_ver="$(candidate busybox-static)"
 [ -n "$bb_ver" ] && [ "$bb_ver" != "(none)" ] || die "no candidate for busybox-static"
+kx_ver="$(candidate kexec-tools)"
+[ -n "$kx_ver" ] && [ "$kx_ver" != "(none)" ] || die "no candidate for kexec-tools"
 
 # ------------------------------------------------------------------ tool hash
 tool_dir="$repo/rust/calgary-guest"
 rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
 tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
 script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" | sha256sum | cut -c1-16)"
-key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
+key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
 initrd="$cache/initramfs-$key.cpio.gz"
 kdir="$cache/pkgs/${kpkg}_${kver_pkg}"
 
@@ -80,6 +83,7 @@ KVER=$kver
 KEY=$key
 KPKG=$kpkg=$kver_pkg
 BUSYBOX=busybox-static=$bb_ver
+KEXEC=kexec-tools=$kx_ver
 TOOL_HASH=$tool_hash
 EOF
 }
@@ -120,6 +124,22 @@ bdir="$cache/pkgs/busybox-static_$bb_ver"
 unpack "$bdeb" "$bdir"
 kver="$(ls "$kdir/lib/modules")"
 [ -f "$kdir/boot/vmlinuz-$kver" ] || die "no vmlinuz in $kdeb"
+
+# kexec-tools is dynamically linked: unpack the library packages of its
+# dependency closure and later copy exactly the shared objects its NEEDED
+# entries (transitively) name, plus the dynamic loader.
+kxdir="$cache/pkgs/kexec-tools_$kx_ver"
+unpack "$(fetch_deb kexec-tools "$kx_ver")" "$kxdir"
+[ -x "$kxdir/sbin/kexec" ] || die "no sbin/kexec in kexec-tools $kx_ver"
+libdirs=()
+for p in $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances kexec-tools 2>/dev/null | grep -v '^ ' | grep '^lib' | sort -u); do
+    v="$(candidate "$p")"
+    { [ -n "$v" ] && [ "$v" != "(none)" ]; } || continue
+    d="$cache/pkgs/${p}_$v"
+    unpack "$(fetch_deb "$p" "$v")" "$d"
+    libdirs+=("$d")
+done
 
 # ------------------------------------------------------------------ tool
 tool_bin="$cache/tool/calgary-guest-$tool_hash"
@@ -168,6 +188,31 @@ for app in $("$root/bin/busybox" --list); do
     [ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"
 done
 install -m 0755 "$tool_bin" "$root/bin/calgary-guest"
+install -m 0755 "$kxdir/sbin/kexec" "$root/sbin/kexec"
+declare -A sofile=()
+for d in "${libdirs[@]}"; do
+    for f in "$d"/lib/x86_64-linux-gnu/*.so* "$d"/usr/lib/x86_64-linux-gnu/*.so*; do
+        [ -e "$f" ] && sofile[$(basename "$f")]="$f"
+    done
+done
+needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
+interp="$(readelf -l "$kxdir/sbin/kexec" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')"
+[ -n "${sofile[$(basename "$interp")]:-}" ] || die "dynamic loader $interp not found in kexec-tools' dependencies"
+cp -L "${sofile[$(basename "$interp")]}" "$root$interp"
+queue=("$kxdir/sbin/kexec")
+declare -A copied=()
+while [ ${#queue[@]} -gt 0 ]; do
+    f="${queue[0]}"; queue=("${queue[@]:1}")
+    for so in $(needed "$f"); do
+        [ -n "${copied[$so]:-}" ] && continue
+        [ -n "${sofile[$so]:-}" ] || die "kexec needs $so, which no package of its dependency closure provides"
+        cp -L "${sofile[$so]}" "$root/lib/x86_64-linux-gnu/$so"
+        copied[$so]=1
+        queue+=("$root/lib/x86_64-linux-gnu/$so")
+    done
+done
+log "kexec-tools $kx_ver with ${!copied[*]}"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.sh" "$root/etc/calgary/udhcpc.sh"
 list="$root/lib/modules/$kver/calgary-modules.list"
@@ -189,6 +234,7 @@ log "modules (load order): ${order[*]}"
 cat > "$root/etc/calgary/manifest" <<EOF
 kernel-package $kpkg $kver_pkg
 busybox-static $bb_ver
+kexec-tools $kx_ver
 calgary-guest $tool_hash
 modules ${order[*]}
 EOF
