@@ -10,6 +10,19 @@ BUILD_PKGS=(build-essential ninja-build pkg-config libglib2.0-dev libpixman-1-de
             xz-utils dpkg-dev git)
 RUN_PKGS=(seabios ipxe-qemu qemu-system-data)
 SRC_LIST=/etc/apt/sources.list.d/calgary-qemu-src.sources
+# Every command our scripts and runners call, with its package (one list,
+# guarded by hw-tests/test_setup_tools.py).
+TOOLS_LIST="$(dirname "${BASH_SOURCE[0]}")/host-tools.txt"
+TOOL_PKGS=()
+while read -r cmd pkg _; do
+    case "$cmd" in ''|'#'*) continue ;; esac
+    case "$pkg" in @*) ;; *) TOOL_PKGS+=("$pkg") ;; esac
+done < "$TOOLS_LIST"
+
+if [ "${1:-}" = --print-packages ]; then
+    printf '%s\n' "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TOOL_PKGS[@]}" | sort -u
+    exit 0
+fi
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -53,7 +66,7 @@ if [ ! -f "$SRC_LIST" ]; then
 fi
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"; do
+for p in $(printf '%s\n' "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TOOL_PKGS[@]}" | sort -u); do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
@@ -63,4 +76,18 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "calgary setup: installing ${missing[*]}"
     sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Every command the scripts call must now be there.
+absent=()
+while read -r cmd pkg _; do
+    case "$cmd" in ''|'#'*) continue ;; esac
+    case "$pkg" in
+        @sudo) [ "$(id -u)" = 0 ] && continue ;;
+    esac
+    command -v "$cmd" >/dev/null 2>&1 || absent+=("$cmd ($pkg)")
+done < "$TOOLS_LIST"
+if [ ${#absent[@]} -gt 0 ]; then
+    echo "calgary setup: commands still missing after setup: ${absent[*]}" >&2
+    exit 1
 fi
