@@ -335,7 +335,10 @@ class Runner:
             # The guest waits at a sync point until we have read the counters.
             try:
                 with qmp_lock:
-                    b.snapshots[tag] = self.read_stats(get_qmp(), spec.chips)
+                    # A repeated announcement (the guest did not see our
+                    # answer yet) keeps the first snapshot.
+                    if tag not in b.snapshots:
+                        b.snapshots[tag] = self.read_stats(get_qmp(), spec.chips)
             except (OSError, ConnectionError, ValueError) as e:
                 b.checks.append(Check("FAIL", f"{name}:qmp-sync-{tag}", f"QMP: {e}"))
             try:
@@ -358,9 +361,11 @@ class Runner:
                         b.userspace_at = now
                     elif b.kdump_pending and b.capture_at is None:
                         b.capture_at = now
-                if line.startswith("CALGARY-SYNC "):
-                    sync(line.split()[1] if len(line.split()) > 1 else "")
-                elif line.startswith("CALGARY-KDUMP"):
+                if "CALGARY-SYNC " in line:
+                    # (found anywhere: a kernel message may share the console line)
+                    words = line[line.index("CALGARY-SYNC "):].split()
+                    sync(words[1] if len(words) > 1 else "")
+                elif "CALGARY-KDUMP" in line:
                     b.crash_at = now
                 elif line.startswith("CALGARY-DONE"):
                     if "next=kdump" in line:
@@ -481,7 +486,7 @@ class Runner:
 
     @staticmethod
     def _crash_index(b: Boot) -> int:
-        return next((i for i, l in enumerate(b.lines) if l.startswith("CALGARY-KDUMP")), len(b.lines))
+        return next((i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l), len(b.lines))
 
     def verify_disk(self, b: Boot, check: str, seed: int, off: int, out: str) -> None:
         if not b.passed(check):
@@ -780,7 +785,7 @@ def kdump_log(cells: list[Cell]) -> None:
         if b is None or b.crash_at is None:
             continue
         try:
-            i = next(i for i, l in enumerate(b.lines) if l.startswith("CALGARY-KDUMP"))
+            i = next(i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l)
         except StopIteration:
             continue
         quoted = [l[len("CALGARY-INFO dmesg: "):] for l in b.lines[i:] if l.startswith("CALGARY-INFO dmesg: ")]

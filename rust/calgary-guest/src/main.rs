@@ -1767,22 +1767,31 @@ fn sync_point(cfg: &Config, tag: &str) -> Result<(), String> {
         });
         Mutex::new(rx)
     });
-    println!("CALGARY-SYNC {tag}");
-    let _ = std::io::stdout().flush();
     let rx = rx.lock().map_err(|_| "sync channel poisoned".to_string())?;
     let want = format!("calgary-ack {tag}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("no '{want}' from the runner within 60 s"));
-        }
-        match rx.recv_timeout(left) {
-            Ok(l) if l.ends_with(&want) => return Ok(()),
-            Ok(_) => continue,
-            Err(_) => return Err(format!("no '{want}' from the runner within 60 s")),
+    let t0 = Instant::now();
+    // Announce again now and then: a kernel message may have garbled the
+    // console line (the runner acknowledges every announcement).
+    while t0.elapsed() < Duration::from_secs(60) {
+        println!("CALGARY-SYNC {tag}");
+        let _ = std::io::stdout().flush();
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(l) if l.ends_with(&want) => return Ok(()),
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("console input closed".into())
+                }
+            }
         }
     }
+    Err(format!("no '{want}' from the runner within 60 s"))
 }
 
 // ---------------------------------------------------------------- IO-space wrap
