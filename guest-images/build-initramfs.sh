@@ -275,13 +275,17 @@ done
 
 # ------------------------------------------------------------------ tool
 tool_bin="$cache/tool/calgary-guest-$tool_hash"
+# One target dir per checkout: cargo uplifts every checkout's binary to the
+# same path, and a checkout whose unit it deems fresh would get another
+# checkout's binary from a shared one.
+tdir="$cache/target/$(echo "$repo" | sha256sum | cut -c1-12)"
 if [ ! -x "$tool_bin" ]; then
     log "building calgary-guest (static)"
     (cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static' \
         CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
         cargo build -q --release -p calgary-guest --target x86_64-unknown-linux-gnu \
-        --target-dir "$cache/target" >&2) || die "cargo build of calgary-guest failed"
-    cp "$cache/target/x86_64-unknown-linux-gnu/release/calgary-guest" "$tool_bin.tmp"
+        --target-dir "$tdir" >&2) || die "cargo build of calgary-guest failed"
+    cp "$tdir/x86_64-unknown-linux-gnu/release/calgary-guest" "$tool_bin.tmp"
     mv "$tool_bin.tmp" "$tool_bin"
 fi
 file "$tool_bin" 2>/dev/null | grep -q 'static' || log "warning: $tool_bin does not look statically linked"
