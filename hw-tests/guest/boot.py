@@ -127,6 +127,7 @@ class Boot:
     unsupported: str = ""
     kdump_pending: bool = False
     crash_at: float | None = None
+    capture_banner: bool = False
     capture_at: float | None = None
     capture_done: bool = False
 
@@ -367,17 +368,21 @@ class Runner:
                     sync(words[1] if len(words) > 1 else "")
                 elif "CALGARY-KDUMP" in line:
                     b.crash_at = now
+                elif b.crash_at is not None and "Linux version" in line:
+                    b.capture_banner = True
                 elif line.startswith("CALGARY-DONE"):
                     if "next=kdump" in line:
                         b.kdump_pending = True
                     else:
-                        b.capture_done = b.kdump_pending
+                        # Only a DONE after the capture kernel's own userspace line is its report.
+                        b.capture_done = b.kdump_pending and b.capture_at is not None
                         done.set()
                 elif line.startswith("CALGARY-PROBE") or "reboot: Power down" in line:
                     done.set()
                 elif "Kernel panic" in line:
-                    # The crash a kdump boot asks for is not the end.
-                    if not (b.kdump_pending and b.capture_at is None):
+                    # The crash a kdump boot asks for is not the end; a
+                    # panic of the capture kernel (after its banner) is.
+                    if not (b.kdump_pending and not b.capture_banner):
                         time.sleep(0.5)
                         done.set()
             done.set()
@@ -424,10 +429,15 @@ class Runner:
                 else:
                     why = (f"timed out after {timeout:.0f}s" if not finished else
                            f"QEMU exited with status {proc.returncode}" if proc.poll() is not None else
-                           "capture kernel panicked")
+                           "no capture kernel came up after the crash request" if b.capture_at is None else
+                           "the capture kernel panicked")
+                    diag = kdump_diagnosis(b)
                     b.checks.append(Check("FAIL", f"{name}:kdump-capture-boot",
-                                          f"{why} (crash at {b.crash_at}, capture userspace at {b.capture_at}); "
-                                          f"QEMU stderr: {b.stderr[-500:] or '(empty)'}\n    last console lines:\n{tail}"))
+                                          f"{why} (crash at {b.crash_at or 0:.0f}s, capture kernel banner "
+                                          f"{'seen' if b.capture_banner else 'not seen'}, its userspace "
+                                          f"{'at %.0fs' % b.capture_at if b.capture_at else 'never'})"
+                                          f"{'; ' + diag if diag else ''}; QEMU stderr: {b.stderr[-500:] or '(empty)'}"
+                                          f"\n    last console lines:\n{tail}"))
             elif not finished or proc.poll() is not None and not got_done:
                 reason = f"timed out after {timeout:.0f}s" if not finished else f"QEMU exited with status {proc.returncode}"
                 b.checks.append(Check("FAIL", f"{name}:boot",
@@ -641,8 +651,9 @@ def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
             b.checks.append(Check("FAIL", f"{b.name}:stats-{phb}", f"{role} worked but {phb} translated nothing"))
     # calgary=disable=: that PHB's e1000 worked, untranslated.
     phb = ROLE_PHB["e1000-disabled"]
-    if b.passed(f"net-e1000-bus{MATRIX_DISABLE_BUS:02x}-tftp"):
-        t, by = num(final, phb, "stat-translations"), num(final, phb, "stat-bypassed")
+    src = b.snapshots.get("wrap-end") or final
+    if b.passed(f"net-e1000-bus{MATRIX_DISABLE_BUS:02x}-tftp") and src:
+        t, by = num(src, phb, "stat-translations"), num(src, phb, "stat-bypassed")
         if t == 0 and by:
             b.checks.append(Check("PASS", f"{b.name}:stats-disabled", f"{phb}: 0 translations, {by} bypassed DMAs"))
         else:
@@ -686,6 +697,54 @@ def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
             elif parts:
                 b.checks.append(Check("FAIL", f"{b.name}:kdump-dma-translated",
                                       f"no translations for {', '.join(bad)}: {'; '.join(parts)}"))
+
+
+def kdump_diagnosis(b: Boot) -> str:
+    """What the capture kernel's console says when it died: the oops
+    location, and whether the faulting address is the direct-map alias of a
+    TCE table the crashed kernel left in TAR while that table lies outside
+    the capture kernel's own RAM (Linux maps only its E820 RAM directly)."""
+    start = next((i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l), None)
+    if start is None:
+        return ""
+    after = b.lines[start:]
+    banner = next((i for i, l in enumerate(after) if "Linux version" in l), None)
+    if banner is None:
+        return "no capture kernel banner after the crash"
+    cap = after[banner:]
+    rip = next((l.split("RIP:", 1)[1].strip() for l in cap if "RIP:" in l and "0010:" in l), "")
+    cr2 = next((l.split("CR2:", 1)[1].split()[0] for l in cap if "CR2:" in l), "")
+    bug = next((l.split("]", 1)[-1].strip() for l in cap if "BUG:" in l or "unable to handle" in l), "")
+    usable = []
+    for l in cap:
+        m = re.search(r"BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] usable", l)
+        if m:
+            usable.append((int(m.group(1), 16), int(m.group(2), 16)))
+    tars = []
+    for l in b.lines[:start]:
+        m = re.search(r"calgary\.prev_tar=([0-9a-f:,]+)", l)
+        if m:
+            for e in m.group(1).split(","):
+                bus, tar = e.split(":")
+                tars.append((int(bus, 16), int(tar, 16) & 0x0000_FFFF_FFFF_8000))
+    out = []
+    if bug or rip:
+        out.append(f"capture kernel oops: '{bug}' at {rip or '?'}" + (f", CR2 {cr2}" if cr2 else ""))
+    if cr2 and tars:
+        try:
+            fault = int(cr2, 16)
+        except ValueError:
+            fault = 0
+        for bus, table in tars:
+            base = fault - table
+            if fault >= 0xFFFF_8000_0000_0000 and base % (1 << 30) == 0:
+                inside = any(a <= table <= e for a, e in usable)
+                out.append(f"CR2 is the direct-map address (PAGE_OFFSET {base:#x}) of PHB {bus:#x}'s TCE table "
+                           f"{table:#x} from TAR, which is {'inside' if inside else 'outside'} the capture "
+                           f"kernel's usable RAM [{', '.join(f'{a:#x}-{e:#x}' for a, e in usable)}]: the driver "
+                           "reads the crashed kernel's table through __va() (get_tce_space_from_tar, "
+                           "calgary_init_bitmap_from_tce_table) and this kernel does not map that memory")
+    return "; ".join(out)
 
 
 def column(check: str) -> str:
