@@ -429,7 +429,8 @@ class Runner:
                 else:
                     why = (f"timed out after {timeout:.0f}s" if not finished else
                            f"QEMU exited with status {proc.returncode}" if proc.poll() is not None else
-                           "no capture kernel came up after the crash request" if b.capture_at is None else
+                           "no capture kernel came up after the crash request" if not b.capture_banner else
+                           "the capture kernel died before its userspace" if b.capture_at is None else
                            "the capture kernel panicked")
                     diag = kdump_diagnosis(b)
                     b.checks.append(Check("FAIL", f"{name}:kdump-capture-boot",
@@ -841,16 +842,26 @@ def run_matrix(r: Runner, paths: list[str], timeout: float, checks: list[Check],
 
 
 def kdump_log(cells: list[Cell]) -> None:
+    """Quote the capture kernel's Calgary lines: its console from its banner
+    on (and the tool's dmesg quotes), plus any oops."""
+    keys = ("Calgary", "CalIOC2", "PCI-DMA", "BUG:", "RIP:", "Kernel panic")
     for cell in cells:
         b = cell.boot
         if b is None or b.crash_at is None:
             continue
-        try:
-            i = next(i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l)
-        except StopIteration:
+        start = next((i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l), None)
+        if start is None:
             continue
-        quoted = [l[len("CALGARY-INFO dmesg: "):] for l in b.lines[i:] if l.startswith("CALGARY-INFO dmesg: ")]
-        print(f"# kdump {cell.label}: the capture kernel's Calgary log lines")
+        after = b.lines[start:]
+        banner = next((i for i, l in enumerate(after) if "Linux version" in l), len(after))
+        quoted: list[str] = []
+        for l in after[banner:]:
+            text = l[len("CALGARY-INFO dmesg: "):] if l.startswith("CALGARY-INFO dmesg: ") else l
+            text = re.sub(r"^\[\s*[\d.]+\]\s*", "", text)
+            if any(k in text for k in keys) and text not in quoted \
+                    and not text.startswith(("CALGARY-", "DMI:", "Hardware name:")):
+                quoted.append(text)
+        print(f"# kdump {cell.label}: the capture kernel's Calgary lines ({len(quoted)})")
         for l in quoted:
             print(f"    {l}")
 
