@@ -173,6 +173,17 @@ class Runner(unittest.TestCase):
         self.assertEqual(boot.column("stats-calgary1.1"), "nvme")
         self.assertEqual(boot.column("modules-load"), "other")
 
+    def test_cell_columns(self):
+        k = kernels.KernelImage(path="x", version_string="4.4.178", version=(4, 4, 178))
+        b = boot.Boot("4.4.178/calgary")
+        for name, st, why in [("boot", "PASS", ""), ("net-virtio", "SKIP", "optional"),
+                              ("flush-on-wrap", "FAIL", ""), ("kdump-load", "PASS", ""),
+                              ("kdump-capture-boot", "SKIP", "kernel bug, not the platform: ...")]:
+            b.checks.append(boot.Check(st, f"{b.name}:{name}", why))
+        cols = boot.cell_columns(boot.Cell(k, "4.4.178", "calgary", boot=b, checks=b.checks))
+        self.assertEqual((cols["boot"], cols["virtio"], cols["wrap+flush"], cols["kdump"], cols["errant"]),
+                         ("PASS", "skip", "FAIL", "kbug", "-"))
+
     def test_machine_property_parsing(self):
         out = ("calgary-machine options:\n  acpi=<OnOffAuto>      - Enable ACPI\n"
                "  chips=<uint32>         - number of Calgary chips (0-4)\n"
