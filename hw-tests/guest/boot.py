@@ -884,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernel", action="append", default=None,
                     help="a kernel image with the Calgary driver; repeat for a matrix "
                          "(default: CALGARY_GUEST_KERNEL, colon-separated), e.g. "
-                         "--kernel /work/kernels/5.4/bzImage --kernel /work/kernels/3.10/bzImage")
+                         "--kernel /path/to/5.4/bzImage --kernel /path/to/3.10/bzImage")
     ap.add_argument("--variant", action="append", choices=["calgary", "calioc2", "iommu-off"], default=None,
                     help="matrix variants (default: calgary and calioc2); the first one also sets the default suite's chip")
     ap.add_argument("--cache", choices=["off", "coherent", "faithful"], default="faithful")
