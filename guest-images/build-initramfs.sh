@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Assemble the Calgary test guest: Debian's bookworm kernel (unpacked, never
 # installed) + an initramfs made of Debian's busybox-static, the kernel
-# modules for e1000 / virtio-net / nvme (with dependencies) and our static
-# in-guest tool (rust/calgary-guest).
+# modules for e1000 / virtio-net / nvme (with dependencies), Debian's
+# kexec-tools (`kexec`, with the shared libraries it needs, for the kdump
+# check) and our static in-guest tool (rust/calgary-guest).
 #
 # Idempotent and cached under ${XDG_CACHE_HOME:-$HOME/.cache}/calgary-qemu/guest/:
 # the initramfs is keyed by the package versions, the tool's source hash,
@@ -60,13 +61,15 @@ kpkg="$(apt-cache show "linux-image-amd64=$meta_ver" | awk -F'[ ,]+' '/^Depends:
 kver_pkg="$(candidate "$kpkg")"
 bb_ver="$(candidate busybox-static)"
 [ -n "$bb_ver" ] && [ "$bb_ver" != "(none)" ] || die "no candidate for busybox-static"
+kx_ver="$(candidate kexec-tools)"
+[ -n "$kx_ver" ] && [ "$kx_ver" != "(none)" ] || die "no candidate for kexec-tools"
 
 # ------------------------------------------------------------------ tool hash
 tool_dir="$repo/rust/calgary-guest"
 rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
 tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
 script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" | sha256sum | cut -c1-16)"
-key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
+key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
 initrd="$cache/initramfs-$key.cpio.gz"
 kdir="$cache/pkgs/${kpkg}_${kver_pkg}"
 
@@ -80,6 +83,7 @@ KVER=$kver
 KEY=$key
 KPKG=$kpkg=$kver_pkg
 BUSYBOX=busybox-static=$bb_ver
+KEXEC=kexec-tools=$kx_ver
 TOOL_HASH=$tool_hash
 EOF
 }
@@ -121,15 +125,167 @@ unpack "$bdeb" "$bdir"
 kver="$(ls "$kdir/lib/modules")"
 [ -f "$kdir/boot/vmlinuz-$kver" ] || die "no vmlinuz in $kdeb"
 
+# kexec-tools is dynamically linked. Its shared objects come from the
+# library packages it depends on, fetched one dependency level at a time
+# (one apt-get call per level) until every NEEDED entry of kexec and of the
+# libraries it pulls in is found; later only those files are copied.
+kxdir="$cache/pkgs/kexec-tools_$kx_ver"
+unpack "$(fetch_deb kexec-tools "$kx_ver")" "$kxdir"
+[ -x "$kxdir/sbin/kexec" ] || die "no sbin/kexec in kexec-tools $kx_ver"
+declare -A sofile=() have_pkg=([kexec-tools]=1)
+index_sos() {
+    local f
+    for f in "$1"/lib/x86_64-linux-gnu/*.so* "$1"/usr/lib/x86_64-linux-gnu/*.so*; do
+        [ -e "$f" ] && sofile[$(basename "$f")]="$f"
+    done
+    return 0
+}
+needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+kx_interp="$(readelf -l "$kxdir/sbin/kexec" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')"
+# Prints the sonames (and the loader) of kexec's closure that no unpacked package provides yet.
+missing_sos() {
+    local -A seen=()
+    local queue=("$kxdir/sbin/kexec") f so miss=()
+    [ -n "${sofile[$(basename "$kx_interp")]:-}" ] || miss+=("$(basename "$kx_interp")")
+    while [ ${#queue[@]} -gt 0 ]; do
+        f="${queue[0]}"; queue=("${queue[@]:1}")
+        for so in $(needed "$f"); do
+            [ -n "${seen[$so]:-}" ] && continue
+            seen[$so]=1
+            if [ -n "${sofile[$so]:-}" ]; then queue+=("${sofile[$so]}"); else miss+=("$so"); fi
+        done
+    done
+    echo "${miss[@]}"
+}
+lib_deps() {
+    apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+        --no-enhances "$@" 2>/dev/null | awk '/Depends:/{print $2}' | sed 's/:.*//' \
+        | grep -E '^(lib|zlib)' | sort -u
+}
+level=(kexec-tools)
+for _ in 1 2 3 4 5 6; do
+    miss="$(missing_sos)"
+    [ -z "$miss" ] && break
+    next=()
+    for p in $(lib_deps "${level[@]}"); do
+        [ -n "${have_pkg[$p]:-}" ] || next+=("$p")
+    done
+    [ ${#next[@]} -gt 0 ] || die "kexec needs $miss, which no package of its dependency closure provides"
+    get=()
+    for p in "${next[@]}"; do
+        v="$(candidate "$p")"
+        { [ -n "$v" ] && [ "$v" != "(none)" ]; } || continue
+        ls "$cache/debs/${p}_"*.deb >/dev/null 2>&1 && for x in "$cache/debs/${p}_"*.deb; do
+            [ "$(dpkg-deb -f "$x" Version)" = "$v" ] && continue 2; done
+        get+=("$p=$v")
+    done
+    if [ ${#get[@]} -gt 0 ]; then
+        log "downloading ${get[*]}"
+        (cd "$cache/debs" && apt-get download -q "${get[@]}" >&2) || die "apt-get download ${get[*]} failed"
+    fi
+    for p in "${next[@]}"; do
+        v="$(candidate "$p")"
+        { [ -n "$v" ] && [ "$v" != "(none)" ]; } || continue
+        d="$cache/pkgs/${p}_$v"
+        unpack "$(fetch_deb "$p" "$v")" "$d"
+        index_sos "$d"
+        have_pkg[$p]=1
+    done
+    level=("${next[@]}")
+done
+miss="$(missing_sos)"
+[ -z "$miss" ] || die "kexec needs $miss, not found in its dependencies"
+
+# ------------------------------------------------------------------ tool hash
+tool_dir="$repo/rust/calgary-guest"
+rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
+tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
+script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" | sha256sum | cut -c1-16)"
+key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
+initrd="$cache/initramfs-$key.cpio.gz"
+kdir="$cache/pkgs/${kpkg}_${kver_pkg}"
+
+emit() {
+    local kver
+    kver="$(ls "$kdir/lib/modules")"
+    cat <<EOF
+KERNEL=$kdir/boot/vmlinuz-$kver
+INITRD=$initrd
+KVER=$kver
+KEY=$key
+KPKG=$kpkg=$kver_pkg
+BUSYBOX=busybox-static=$bb_ver
+KEXEC=kexec-tools=$kx_ver
+TOOL_HASH=$tool_hash
+EOF
+}
+
+if [ -f "$initrd" ] && [ -d "$kdir/lib/modules" ]; then
+    log "up to date ($kpkg $kver_pkg, busybox-static $bb_ver, tool $tool_hash)"
+    emit | tee "$cache/current.env"
+    exit 0
+fi
+
+# ------------------------------------------------------------------ packages
+fetch_deb() { # name version -> path of .deb in cache
+    local name="$1" ver="$2" f
+    f="$(ls "$cache/debs/${name}_"*.deb 2>/dev/null | while read -r x; do
+            [ "$(dpkg-deb -f "$x" Version)" = "$ver" ] && echo "$x"; done | head -1)"
+    if [ -z "$f" ]; then
+        log "downloading $name $ver"
+        (cd "$cache/debs" && apt-get download -q "$name=$ver" >&2) || die "apt-get download $name=$ver failed"
+        f="$(ls "$cache/debs/${name}_"*.deb | while read -r x; do
+                [ "$(dpkg-deb -f "$x" Version)" = "$ver" ] && echo "$x"; done | head -1)"
+    fi
+    [ -n "$f" ] || die "download of $name $ver produced no .deb"
+    echo "$f"
+}
+unpack() { # deb dir
+    if [ ! -f "$2/.unpacked" ]; then
+        log "unpacking $(basename "$1")"
+        rm -rf "$2.tmp"; mkdir -p "$2.tmp"
+        dpkg-deb -x "$1" "$2.tmp"
+        touch "$2.tmp/.unpacked"
+        rm -rf "$2"; mv "$2.tmp" "$2"
+    fi
+}
+kdeb="$(fetch_deb "$kpkg" "$kver_pkg")"
+bdeb="$(fetch_deb busybox-static "$bb_ver")"
+unpack "$kdeb" "$kdir"
+bdir="$cache/pkgs/busybox-static_$bb_ver"
+unpack "$bdeb" "$bdir"
+kver="$(ls "$kdir/lib/modules")"
+[ -f "$kdir/boot/vmlinuz-$kver" ] || die "no vmlinuz in $kdeb"
+
+# kexec-tools is dynamically linked: unpack the library packages of its
+# dependency closure and later copy exactly the shared objects its NEEDED
+# entries (transitively) name, plus the dynamic loader.
+kxdir="$cache/pkgs/kexec-tools_$kx_ver"
+unpack "$(fetch_deb kexec-tools "$kx_ver")" "$kxdir"
+[ -x "$kxdir/sbin/kexec" ] || die "no sbin/kexec in kexec-tools $kx_ver"
+libdirs=()
+for p in $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances kexec-tools 2>/dev/null | grep -v '^ ' | grep '^lib' | sort -u); do
+    v="$(candidate "$p")"
+    { [ -n "$v" ] && [ "$v" != "(none)" ]; } || continue
+    d="$cache/pkgs/${p}_$v"
+    unpack "$(fetch_deb "$p" "$v")" "$d"
+    libdirs+=("$d")
+done
+
 # ------------------------------------------------------------------ tool
 tool_bin="$cache/tool/calgary-guest-$tool_hash"
+# One target dir per checkout: cargo uplifts every checkout's binary to the
+# same path, and a checkout whose unit it deems fresh would get another
+# checkout's binary from a shared one.
+tdir="$cache/target/$(echo "$repo" | sha256sum | cut -c1-12)"
 if [ ! -x "$tool_bin" ]; then
     log "building calgary-guest (static)"
     (cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static' \
         CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
         cargo build -q --release -p calgary-guest --target x86_64-unknown-linux-gnu \
-        --target-dir "$cache/target" >&2) || die "cargo build of calgary-guest failed"
-    cp "$cache/target/x86_64-unknown-linux-gnu/release/calgary-guest" "$tool_bin.tmp"
+        --target-dir "$tdir" >&2) || die "cargo build of calgary-guest failed"
+    cp "$tdir/x86_64-unknown-linux-gnu/release/calgary-guest" "$tool_bin.tmp"
     mv "$tool_bin.tmp" "$tool_bin"
 fi
 file "$tool_bin" 2>/dev/null | grep -q 'static' || log "warning: $tool_bin does not look statically linked"
@@ -168,6 +324,21 @@ for app in $("$root/bin/busybox" --list); do
     [ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"
 done
 install -m 0755 "$tool_bin" "$root/bin/calgary-guest"
+install -m 0755 "$kxdir/sbin/kexec" "$root/sbin/kexec"
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
+cp -L "${sofile[$(basename "$kx_interp")]}" "$root$kx_interp"
+queue=("$kxdir/sbin/kexec")
+declare -A copied=()
+while [ ${#queue[@]} -gt 0 ]; do
+    f="${queue[0]}"; queue=("${queue[@]:1}")
+    for so in $(needed "$f"); do
+        [ -n "${copied[$so]:-}" ] && continue
+        cp -L "${sofile[$so]}" "$root/lib/x86_64-linux-gnu/$so"
+        copied[$so]=1
+        queue+=("$root/lib/x86_64-linux-gnu/$so")
+    done
+done
+log "kexec-tools $kx_ver with ${!copied[*]}"
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.sh" "$root/etc/calgary/udhcpc.sh"
 list="$root/lib/modules/$kver/calgary-modules.list"
@@ -189,6 +360,7 @@ log "modules (load order): ${order[*]}"
 cat > "$root/etc/calgary/manifest" <<EOF
 kernel-package $kpkg $kver_pkg
 busybox-static $bb_ver
+kexec-tools $kx_ver
 calgary-guest $tool_hash
 modules ${order[*]}
 EOF

@@ -29,7 +29,7 @@ FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu", "-L", "/usr/
 
 
 def kernel_and_args() -> tuple[str, str] | str:
-    uk = os.environ.get("CALGARY_GUEST_KERNEL")
+    uk = (os.environ.get("CALGARY_GUEST_KERNEL") or "").split(":")[0]  # first of a kernel list
     if uk:
         smap = os.environ.get("CALGARY_GUEST_SYSTEM_MAP") or str(Path(uk).with_name("System.map"))
         if Path(uk).exists() and Path(smap).exists():

@@ -2,7 +2,8 @@
 
 Runs with pytest or `python3 -m unittest hw-tests/guest/test_guest_boot.py`.
 - default suite: always (Debian kernel, tool plays the driver);
-- kernel suite: only when CALGARY_GUEST_KERNEL names a kernel image.
+- kernel matrix: only when CALGARY_GUEST_KERNEL names kernel images
+  (colon-separated); every kernel on both variants, plus kdump.
 Skips with a reason when the QEMU build (build/qemu-system-x86_64 under the
 repository root) is absent, or when the Debian packages cannot be fetched.
 Environment: CALGARY_QEMU overrides the QEMU path; CALGARY_GUEST_ARGS adds
@@ -51,11 +52,14 @@ class GuestBoot(unittest.TestCase):
         self.check(rc, report)
 
     @unittest.skipUnless(os.environ.get("CALGARY_GUEST_KERNEL"),
-                         "CALGARY_GUEST_KERNEL not set: no kernel with a Calgary driver to validate")
-    def test_kernel_suite(self) -> None:
-        kernel = os.environ["CALGARY_GUEST_KERNEL"]
-        rc, report = run_suite("kernel", "--kernel", kernel, timeout=1500)
+                         "CALGARY_GUEST_KERNEL not set: no kernel with a Calgary driver to validate "
+                         "(set it to one or more bzImage paths, colon-separated, for the kernel matrix)")
+    def test_kernel_matrix(self) -> None:
+        paths = [p for p in os.environ["CALGARY_GUEST_KERNEL"].split(":") if p]
+        args = [a for p in paths for a in ("--kernel", p)]
+        rc, report = run_suite("kernel", *args, timeout=1800 * len(paths))
         self.check(rc, report)
+        self.assertIn("# Kernel matrix", report)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ use calgary::{Chip, Phb, CSR_ERR_MASK, SLOT_DISABLE, TCE_ENABLE, TCE_READ, TCE_W
 use pci::{Edu, PciDev};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use sys::Mapping;
 
@@ -111,6 +112,10 @@ struct Report {
     fails: usize,
     passes: usize,
     skips: usize,
+    /// Prepended to every check name (`kdump-` in the capture kernel).
+    prefix: String,
+    /// A capture kernel is loaded: crash after the report (kdump).
+    crash_next: bool,
 }
 
 impl Report {
@@ -121,7 +126,7 @@ impl Report {
             _ => self.skips += 1,
         }
         let reason = reason.replace('\n', " | ");
-        println!("CALGARY-CHECK {name} {status} {reason}");
+        println!("CALGARY-CHECK {}{name} {status} {reason}", self.prefix);
         let _ = std::io::stdout().flush();
     }
     fn pass(&mut self, n: &str, r: &str) {
@@ -240,19 +245,32 @@ fn first_diff(a: &[u8], b: &[u8]) -> Option<usize> {
         })
 }
 
+/// The kernel log, one message per entry, without level or timestamp.
+/// `/dev/kmsg` is readable from 3.5 on (one record per read); older kernels
+/// have a write-only `/dev/kmsg` (or none without devtmpfs/mdev), so the
+/// ring buffer is read with syslog(2) instead, and busybox `dmesg` is the
+/// last resort.
 fn kmsg_lines() -> Vec<String> {
-    // /dev/kmsg: one record per read(); nonblocking read ends with EAGAIN.
-    let f = fs::OpenOptions::new()
+    let recs = read_dev_kmsg();
+    if !recs.is_empty() {
+        return recs;
+    }
+    if let Some(s) = sys::klog_read_all() {
+        return parse_klog(&s);
+    }
+    let (_, s) = run("dmesg", &[], Duration::from_secs(5));
+    parse_klog(&s)
+}
+
+fn read_dev_kmsg() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut f = match fs::OpenOptions::new()
         .read(true)
         .custom_flags_nb()
-        .open("/dev/kmsg");
-    let mut out = Vec::new();
-    let mut f = match f {
+        .open("/dev/kmsg")
+    {
         Ok(f) => f,
-        Err(_) => {
-            let (_, s) = run("dmesg", &[], Duration::from_secs(5));
-            return s.lines().map(|l| l.to_string()).collect();
-        }
+        Err(_) => return out,
     };
     let mut buf = vec![0u8; 8192];
     loop {
@@ -264,10 +282,57 @@ fn kmsg_lines() -> Vec<String> {
                 out.push(msg.lines().next().unwrap_or("").to_string());
             }
             Err(e) if e.raw_os_error() == Some(32) => continue, // EPIPE: overwritten records
-            Err(_) => break,
+            Err(_) => break, // EAGAIN at the end; EINVAL on a write-only /dev/kmsg
         }
     }
     out
+}
+
+/// syslog(2) / dmesg text: strip `<level>` and `[ seconds]` prefixes.
+fn parse_klog(s: &str) -> Vec<String> {
+    s.lines()
+        .map(|l| {
+            let mut l = l;
+            if l.starts_with('<') {
+                if let Some(i) = l.find('>') {
+                    if l[1..i].chars().all(|c| c.is_ascii_digit()) {
+                        l = &l[i + 1..];
+                    }
+                }
+            }
+            if l.starts_with('[') {
+                if let Some(i) = l.find(']') {
+                    if l[1..i]
+                        .trim()
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.')
+                    {
+                        l = l[i + 1..].strip_prefix(' ').unwrap_or(&l[i + 1..]);
+                    }
+                }
+            }
+            l.to_string()
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Make sure `/dev/<name>` exists: devtmpfs (2.6.32+) or mdev creates it;
+/// otherwise create it from the `major:minor` in sysfs.
+fn ensure_dev_node(name: &str, sysfs_dev: &str, block: bool) -> Result<String, String> {
+    let path = format!("/dev/{name}");
+    if std::path::Path::new(&path).exists() {
+        return Ok(path);
+    }
+    let mm = fs::read_to_string(sysfs_dev).map_err(|e| format!("{sysfs_dev}: {e}"))?;
+    let (ma, mi) = mm
+        .trim()
+        .split_once(':')
+        .ok_or(format!("{sysfs_dev}: '{}' is not major:minor", mm.trim()))?;
+    let ma: u32 = ma.parse().map_err(|_| format!("{sysfs_dev}: bad major"))?;
+    let mi: u32 = mi.parse().map_err(|_| format!("{sysfs_dev}: bad minor"))?;
+    sys::mknod(&path, block, ma, mi)?;
+    Ok(path)
 }
 
 trait NbOpen {
@@ -1082,13 +1147,18 @@ fn netdev_for(dev: &PciDev) -> Option<String> {
 
 fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
     let name = format!("net-{label}");
-    let ifn = match wait_for(Duration::from_secs(20), || netdev_for(dev)) {
-        Some(n) => n,
-        None => {
-            r.fail(
+    let opt = optional(cfg, label);
+    let ifn = match wait_device(dev, opt, || netdev_for(dev)) {
+        Ok(n) => n,
+        Err(e) if opt => {
+            r.skip(
                 &name,
-                &format!("no network interface appeared for {} within 20 s", dev.addr),
+                &format!("no network interface: {e}; {label} is optional for this kernel"),
             );
+            return;
+        }
+        Err(e) => {
+            r.fail(&name, &format!("no network interface: {e}"));
             return;
         }
     };
@@ -1198,13 +1268,14 @@ fn net_check(r: &mut Report, cfg: &Config, dev: &PciDev, label: &str) {
     }
 }
 
-fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
-    // Controller nvmeK whose device is our PCI function; its namespaces are
-    // nvmeKnN, or nvmeXcKnN path devices under native multipath, whose
-    // usable node is the head nvmeXnN.
-    let blk = wait_for(Duration::from_secs(20), || {
-        for e in fs::read_dir("/sys/class/nvme").ok()?.flatten() {
+/// The block device of an nvme PCI function: `/sys/class/nvme/<ctrl>`
+/// (4.x+; namespaces nvmeKnN, or nvmeXcKnN path devices under native
+/// multipath whose usable node is the head nvmeXnN), else any
+/// `/sys/block/nvme*` whose device path contains the PCI address (3.x).
+/// The `/dev` node is created from sysfs when no devtmpfs made it.
+fn nvme_block(dev: &PciDev) -> Option<String> {
+    if let Ok(rd) = fs::read_dir("/sys/class/nvme") {
+        for e in rd.flatten() {
             let ctrl = e.file_name().to_string_lossy().to_string();
             if !sys_path_has(&format!("/sys/class/nvme/{ctrl}/device"), &dev.addr) {
                 continue;
@@ -1214,28 +1285,87 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
                 .flatten()
             {
                 let n = ns.file_name().to_string_lossy().to_string();
-                if !n.starts_with("nvme") || !n.contains('n') {
+                if !n.starts_with("nvme") || !n[4..].contains('n') {
                     continue;
                 }
                 let head = match (n.find('c'), n.rfind('n')) {
                     (Some(c), Some(k)) if c < k => format!("{}{}", &n[..c], &n[k..]),
                     _ => n.clone(),
                 };
-                if head[4..].contains('n') && std::path::Path::new(&format!("/dev/{head}")).exists()
-                {
-                    return Some(head);
+                if let Ok(p) = ensure_dev_node(&head, &format!("/sys/block/{head}/dev"), true) {
+                    return Some(p);
                 }
             }
         }
-        None
-    });
-    let blk = match blk {
-        Some(b) => b,
-        None => {
-            r.fail(
-                "nvme-rw",
-                &format!("no nvme block device for {} within 20 s", dev.addr),
-            );
+    }
+    for e in fs::read_dir("/sys/block").ok()?.flatten() {
+        let n = e.file_name().to_string_lossy().to_string();
+        if !n.starts_with("nvme") {
+            continue;
+        }
+        let mine = sys_path_has(&format!("/sys/block/{n}/device"), &dev.addr)
+            || sys_path_has(&format!("/sys/block/{n}"), &dev.addr);
+        if mine {
+            if let Ok(p) = ensure_dev_node(&n, &format!("/sys/block/{n}/dev"), true) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The driver bound to a PCI function, if any.
+fn bound_driver(dev: &PciDev) -> Option<String> {
+    let l = fs::read_link(format!("{}/driver", dev.sysfs())).ok()?;
+    Some(l.file_name()?.to_string_lossy().to_string())
+}
+
+/// Wait for a device's kernel object (netdev, block device). A device the
+/// kernel is not expected to drive (`optional`) gives up early when no
+/// driver bound to it.
+fn wait_device<T>(
+    dev: &PciDev,
+    optional: bool,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        let drv = bound_driver(dev);
+        let el = t0.elapsed();
+        if el > Duration::from_secs(20)
+            || (optional && drv.is_none() && el > Duration::from_secs(4))
+        {
+            return Err(match drv {
+                Some(d) => format!(
+                    "driver {d} bound to {} but nothing appeared within {}s",
+                    dev.addr,
+                    el.as_secs()
+                ),
+                None => format!("no driver bound to {} within {}s", dev.addr, el.as_secs()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn optional(cfg: &Config, what: &str) -> bool {
+    cfg.get_or("optional", "").split(',').any(|o| o == what)
+}
+
+fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let opt = optional(cfg, "nvme");
+    let path = match wait_device(dev, opt, || nvme_block(dev)) {
+        Ok(b) => b,
+        Err(e) if opt => {
+            r.skip("nvme-rw", &format!("{e}; nvme is optional for this kernel"));
+            return;
+        }
+        Err(e) => {
+            r.fail("nvme-rw", &format!("no nvme block device: {e}"));
             return;
         }
     };
@@ -1244,9 +1374,8 @@ fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED);
     let len = 4usize << 20;
-    let off = 1u64 << 20;
+    let off = cfg.get("disk_off").and_then(parse_num).unwrap_or(1 << 20);
     let res = (|| -> Result<String, String> {
-        let path = format!("/dev/{blk}");
         let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
         let data = disk_pattern(seed, len);
         wbuf.as_mut_slice().copy_from_slice(&data);
@@ -1290,9 +1419,14 @@ fn device_checks(r: &mut Report, cfg: &Config, devs: &[PciDev]) {
     let e1000: Vec<&PciDev> = devs.iter().filter(|d| d.is_e1000()).collect();
     let vnet: Vec<&PciDev> = devs.iter().filter(|d| d.is_virtio_net()).collect();
     let nvme: Vec<&PciDev> = devs.iter().filter(|d| d.is_nvme()).collect();
+    // The first e1000 is `net-e1000`; further ones are named by their bus
+    // (e.g. the one on a PHB that calgary=disable= leaves untranslated).
     match e1000.first() {
         Some(d) => net_check(r, cfg, d, "e1000"),
         None => r.skip("net-e1000", "no e1000 device"),
+    }
+    for d in e1000.iter().skip(1) {
+        net_check(r, cfg, d, &format!("e1000-bus{:02x}", d.bus));
     }
     match vnet.first() {
         Some(d) => net_check(r, cfg, d, "virtio"),
@@ -1444,7 +1578,8 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
     let chipname = if plat.calioc2 { "CalIOC2" } else { "Calgary" };
     let disabled_bus: Option<u8> = expect
         .strip_prefix("disable:")
-        .and_then(|b| parse_num(b))
+        .or(cfg.get("disable"))
+        .and_then(parse_num)
         .map(|b| b as u8);
     if expect == "off" {
         let det = find("Calgary IOMMU detected");
@@ -1539,8 +1674,14 @@ fn suite_kernel(r: &mut Report, cfg: &Config) {
         .cloned()
         .collect();
     phb_health(r, &plat, &dev_phbs, expect != "off");
+    if expect == "translate" && cfg.get_or("wrap", "0") == "1" {
+        wrap_check(r, cfg, &plat, &devs);
+    }
     if expect == "translate" && cfg.get_or("errant", "1") != "0" {
         errant_check(r, cfg, &plat, &devs, chipname);
+    }
+    if cfg.get_or("kdump", "0") == "1" {
+        r.crash_next = kdump_load(r, cfg, &plat);
     }
 }
 
@@ -1595,6 +1736,488 @@ fn errant_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[PciDev], 
     r.result(name, res);
 }
 
+// ---------------------------------------------------------------- runner sync
+
+static SYNC_RX: OnceLock<Mutex<mpsc::Receiver<String>>> = OnceLock::new();
+
+/// Hand the runner a point in time: print `CALGARY-SYNC <tag>` and wait
+/// (bounded) until it answers `calgary-ack <tag>` on the console, after it
+/// has read the device model's counters over QMP. Only with
+/// `calgary.sync=1` (boot.py sets it).
+fn sync_point(cfg: &Config, tag: &str) -> Result<(), String> {
+    if cfg.get("sync") != Some("1") {
+        return Err("no runner on the console (calgary.sync=1 not given)".into());
+    }
+    let rx = SYNC_RX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match stdin.lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line.trim().to_string()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Mutex::new(rx)
+    });
+    let rx = rx.lock().map_err(|_| "sync channel poisoned".to_string())?;
+    let want = format!("calgary-ack {tag}");
+    let t0 = Instant::now();
+    // Announce again now and then: a kernel message may have garbled the
+    // console line (the runner acknowledges every announcement).
+    while t0.elapsed() < Duration::from_secs(60) {
+        println!("CALGARY-SYNC {tag}");
+        let _ = std::io::stdout().flush();
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(l) if l.ends_with(&want) => return Ok(()),
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("console input closed".into())
+                }
+            }
+        }
+    }
+    Err(format!("no '{want}' from the runner within 60 s"))
+}
+
+// ---------------------------------------------------------------- IO-space wrap
+
+/// Enough DMA through one translated PHB that Linux's allocator runs off
+/// the end of the IO space and wraps, which is where the driver flushes the
+/// PHB's TCE cache (`tce_cache_blast` in `iommu_range_alloc`). With
+/// `calgary=64k` the table has 8192 entries (32 MiB of IO space). The data
+/// read in every pass is checked, so a stale cached TCE would show as
+/// corruption; the runner checks the PHB's flush counter between the two
+/// sync points.
+fn wrap_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[PciDev]) {
+    let name = "dma-wrap";
+    let translated = |d: &PciDev| -> Option<Phb> {
+        let p = plat.phb_of(d)?;
+        (plat.chip(p).config(p.phb) & TCE_ENABLE != 0).then(|| p.clone())
+    };
+    let nvme = devs.iter().find_map(|d| {
+        if !d.is_nvme() {
+            return None;
+        }
+        Some((d, translated(d)?, nvme_block(d)?))
+    });
+    let e1000 = devs
+        .iter()
+        .filter(|d| d.is_e1000())
+        .find_map(|d| Some((d, translated(d)?, netdev_for(d)?)));
+    let phb = match (&nvme, &e1000) {
+        (Some((_, p, _)), _) | (None, Some((_, p, _))) => p.clone(),
+        _ => {
+            r.skip(
+                name,
+                "no nvme or e1000 on a translated PHB to drive the IO space round",
+            );
+            return;
+        }
+    };
+    let tar = plat.chip(&phb).tar(phb.phb);
+    let code = tar & 7;
+    let entries = 8192u64 << code;
+    if code > 4 {
+        r.skip(name, &format!("{}: TCE table size code {code} ({entries} entries): too large to wrap in a test; boot with calgary=64k", Platform::name(&phb)));
+        return;
+    }
+    // Twice the IO space: a wrap whatever the allocator's starting hint.
+    let pages = 2 * entries + 256;
+    info(&format!(
+        "wrap phb=calgary{}.{} bus={:#04x} tar={tar:#x} table-entries={entries} io-pages={pages} via={}",
+        phb.chip,
+        phb.phb,
+        phb.bus,
+        if nvme.is_some() { "nvme" } else { "e1000" }
+    ));
+    let sync0 = sync_point(cfg, "wrap-begin");
+    let t0 = Instant::now();
+    let res = match &nvme {
+        Some((_, _, path)) => wrap_nvme(cfg, path, pages),
+        None => match &e1000 {
+            Some((_, _, ifn)) => wrap_tftp(cfg, ifn, pages),
+            None => Err("no device".into()),
+        },
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let sync1 = sync_point(cfg, "wrap-end");
+    let res = res.map(|m| {
+        let mut m = format!(
+            "{}: {m} in {secs:.1}s (table {entries} entries)",
+            Platform::name(&phb)
+        );
+        if let (Err(e), _) | (_, Err(e)) = (&sync0, &sync1) {
+            m += &format!("; runner sync: {e}");
+        }
+        m
+    });
+    r.result(name, res);
+}
+
+fn wrap_nvme(cfg: &Config, path: &str, pages: u64) -> Result<String, String> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let seed: u32 = cfg
+        .get("disk_seed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED);
+    let off = cfg.get("disk_off").and_then(parse_num).unwrap_or(1 << 20);
+    let len = 4usize << 20;
+    let want = disk_pattern(seed, len);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_DIRECT)
+        .open(path)
+        .map_err(|e| format!("open {path}: {e}"))?;
+    let mut buf = sys::AlignedBuf::new(1 << 20).ok_or("allocation failed")?;
+    let passes = pages.div_ceil((len / 4096) as u64);
+    for pass in 0..passes {
+        for chunk in 0..(len >> 20) {
+            let o = off + ((chunk as u64) << 20);
+            f.read_exact_at(buf.as_mut_slice(), o)
+                .map_err(|e| format!("pass {pass}: O_DIRECT read at {o:#x}: {e}"))?;
+            let w = &want[chunk << 20..(chunk + 1) << 20];
+            if let Some(i) = first_diff(buf.as_slice(), w) {
+                return Err(format!(
+                    "pass {pass}: data at disk offset {:#x} differs from what nvme-rw wrote",
+                    o + i as u64
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{passes} passes of 4 MiB O_DIRECT reads from {path} ({} IO pages mapped and unmapped), data identical in every pass",
+        passes * (len as u64 / 4096)
+    ))
+}
+
+fn wrap_tftp(cfg: &Config, ifn: &str, pages: u64) -> Result<String, String> {
+    let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
+        .map_err(|_| format!("{ifn} has no DHCP lease"))?;
+    let server = lease
+        .lines()
+        .find_map(|l| l.strip_prefix("serverid="))
+        .filter(|s| !s.is_empty())
+        .ok_or(format!("{ifn}: no DHCP server id"))?
+        .to_string();
+    let blob = cfg.get_or("blob", "blob.bin");
+    let want = cfg.get("blob_md5").ok_or("no calgary.blob_md5= given")?;
+    // About 2 IO pages per 1400-byte TFTP block (RX buffer + ACK).
+    let per = (512 * 1024 / 1400) * 2;
+    let passes = pages.div_ceil(per);
+    let local = format!("/tmp/wrap.{ifn}");
+    let t0 = Instant::now();
+    for pass in 0..passes {
+        let (ok, out) = run(
+            "tftp",
+            &["-g", "-b", "1400", "-r", blob, "-l", &local, &server],
+            Duration::from_secs(60),
+        );
+        if !ok {
+            return Err(format!("pass {pass}: tftp from {server} via {ifn}: {out}"));
+        }
+        let (_, sum) = run("md5sum", &[&local], Duration::from_secs(30));
+        if sum.split_whitespace().next() != Some(want) {
+            return Err(format!("pass {pass}: md5 of {blob} differs"));
+        }
+        if t0.elapsed() > Duration::from_secs(240) {
+            return Err(format!("only {pass} of {passes} TFTP passes within 240 s"));
+        }
+    }
+    let _ = fs::remove_file(&local);
+    Ok(format!(
+        "{passes} TFTP transfers of {blob} via {ifn} (about {} IO pages), md5 correct every time",
+        passes * per
+    ))
+}
+
+// ---------------------------------------------------------------- kdump
+
+const KDUMP_KERNEL: &str = "/kdump/vmlinuz";
+const KDUMP_INITRD: &str = "/kdump/initrd.gz";
+/// TAR bits under software control: table address (47..15) and size (2..0).
+const TAR_TABLE_MASK: u64 = 0x0000_ffff_ffff_8000;
+
+/// The capture kernel's command line: this one without the crash-kernel
+/// reservation, the first kernel's suite switches and the `memmap=` test
+/// region, plus what kdump needs and what the capture suite checks against.
+fn capture_cmdline(cmdline: &str, prev_tar: &str) -> String {
+    let drop = |t: &str| {
+        t.starts_with("crashkernel=")
+            || t.starts_with("memmap=")
+            || t.starts_with("calgary.suite=")
+            || t.starts_with("calgary.kdump=")
+            || t.starts_with("calgary.wrap=")
+            || t.starts_with("calgary.disk_off=")
+            || t.starts_with("calgary.disk_seed=")
+            || t.starts_with("calgary.prev_tar=")
+            || t.starts_with("BOOT_IMAGE=")
+    };
+    let mut v: Vec<&str> = cmdline.split_whitespace().filter(|t| !drop(t)).collect();
+    let tail = format!(
+        "calgary.suite=capture calgary.prev_tar={prev_tar} calgary.disk_off=8M calgary.disk_seed={} irqpoll maxcpus=1 reset_devices",
+        0x5EED + 1
+    );
+    v.push(&tail);
+    v.join(" ")
+}
+
+/// Load the capture kernel (kexec -p) that `echo c > /proc/sysrq-trigger`
+/// will start. Records the TARs the capture kernel must find again.
+fn kdump_load(r: &mut Report, cfg: &Config, plat: &Platform) -> bool {
+    let name = "kdump-load";
+    let res = (|| -> Result<String, String> {
+        let iomem = fs::read_to_string("/proc/iomem").unwrap_or_default();
+        let crash = iomem
+            .lines()
+            .find(|l| l.contains("Crash kernel"))
+            .map(|l| l.trim().to_string())
+            .ok_or(
+                "no 'Crash kernel' region in /proc/iomem: the crashkernel= reservation failed",
+            )?;
+        for f in [KDUMP_KERNEL, KDUMP_INITRD] {
+            if !std::path::Path::new(f).exists() {
+                return Err(format!(
+                    "{f} missing from the initramfs (boot.py appends it)"
+                ));
+            }
+        }
+        let tars: Vec<String> = plat
+            .phbs
+            .iter()
+            .filter_map(|p| {
+                let c = plat.chip(p);
+                let tar = c.tar(p.phb);
+                (tar & TAR_TABLE_MASK != 0 && c.config(p.phb) & TCE_ENABLE != 0)
+                    .then(|| format!("{:x}:{tar:x}", p.bus))
+            })
+            .collect();
+        if tars.is_empty() {
+            return Err("no translated PHB with a table in TAR".into());
+        }
+        let prev = tars.join(",");
+        let cmdline = capture_cmdline(&cfg.cmdline, &prev);
+        let append = format!("--append={cmdline}");
+        let initrd = format!("--initrd={KDUMP_INITRD}");
+        let (ok, out) = run(
+            "kexec",
+            &["-p", KDUMP_KERNEL, &initrd, &append],
+            Duration::from_secs(120),
+        );
+        if !ok {
+            return Err(format!("kexec -p {KDUMP_KERNEL} failed: {out}"));
+        }
+        let loaded = fs::read_to_string("/sys/kernel/kexec_crash_loaded")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "n/a".into());
+        if loaded == "0" {
+            return Err(format!(
+                "kexec -p succeeded but /sys/kernel/kexec_crash_loaded is 0 ({out})"
+            ));
+        }
+        info(&format!("kdump capture cmdline: {cmdline}"));
+        Ok(format!(
+            "kexec -p {KDUMP_KERNEL} --initrd={KDUMP_INITRD} into {crash}; kexec_crash_loaded={loaded}; TARs handed over: {prev}"
+        ))
+    })();
+    r.result(name, res)
+}
+
+/// Exit status that tells `/init` to exit, which panics the kernel
+/// ("Attempted to kill init!") when there is no sysrq trigger.
+const EXIT_KILL_INIT: i32 = 42;
+
+fn kdump_crash() -> ! {
+    let _ = run("sync", &[], Duration::from_secs(10));
+    if std::path::Path::new("/proc/sysrq-trigger").exists() {
+        println!("CALGARY-KDUMP crashing now (echo c > /proc/sysrq-trigger)");
+        let _ = std::io::stdout().flush();
+        let _ = fs::write("/proc/sysrq-trigger", "c");
+        std::thread::sleep(Duration::from_secs(30));
+        println!(
+            "CALGARY-CHECK kdump-crash FAIL still running 30 s after echo c > /proc/sysrq-trigger"
+        );
+        println!("CALGARY-DONE pass=0 fail=1 skip=0 secs=30.0");
+        let _ = std::io::stdout().flush();
+        std::process::exit(1);
+    }
+    // CONFIG_MAGIC_SYSRQ off: the other crash every kernel has is init dying.
+    println!("CALGARY-KDUMP crashing now: no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ off), /init exits so that the kernel panics");
+    let _ = std::io::stdout().flush();
+    std::process::exit(EXIT_KILL_INIT);
+}
+
+/// `System RAM` ranges of the running kernel (top level of /proc/iomem).
+fn system_ram() -> Vec<(u64, u64)> {
+    let s = fs::read_to_string("/proc/iomem").unwrap_or_default();
+    s.lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("System RAM"))
+        .filter_map(|l| {
+            let (range, _) = l.split_once(':')?;
+            let (a, b) = range.trim().split_once('-')?;
+            Some((
+                u64::from_str_radix(a.trim(), 16).ok()?,
+                u64::from_str_radix(b.trim(), 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// `bus:tar,bus:tar` (hex) as handed over by the crashed kernel.
+fn parse_prev_tar(s: &str) -> Vec<(u8, u64)> {
+    s.split(',')
+        .filter_map(|e| {
+            let (b, t) = e.split_once(':')?;
+            Some((
+                u8::from_str_radix(b, 16).ok()?,
+                u64::from_str_radix(t, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The capture kernel after a crash: it must have reused the crashed
+/// kernel's TCE tables from TAR (Linux 2.6.27+: `get_tce_space_from_tar`,
+/// bitmap rebuilt from the non-zero TCEs) and its devices must work
+/// through them.
+fn suite_capture(r: &mut Report, cfg: &Config) {
+    r.prefix = "kdump-".into();
+    let devs = pci::list();
+    let lines = kmsg_lines();
+    for l in lines
+        .iter()
+        .filter(|l| l.contains("Calgary") || l.contains("CalIOC2") || l.contains("PCI-DMA"))
+    {
+        info(&format!("dmesg: {l}"));
+    }
+    let find = |pat: &str| lines.iter().find(|l| l.contains(pat)).cloned();
+    match fs::metadata("/proc/vmcore") {
+        Ok(m) => r.pass(
+            "capture-kernel",
+            &format!(
+                "running as the capture kernel: /proc/vmcore present ({} bytes), {}",
+                m.len(),
+                cfg.cmdline
+                    .split_whitespace()
+                    .find(|t| t.starts_with("elfcorehdr="))
+                    .unwrap_or("no elfcorehdr= on the command line")
+            ),
+        ),
+        Err(e) => r.fail(
+            "capture-kernel",
+            &format!("no /proc/vmcore ({e}): not a kdump kernel (CONFIG_CRASH_DUMP, CONFIG_PROC_VMCORE?)"),
+        ),
+    }
+    match (
+        find("PCI-DMA: Calgary IOMMU detected."),
+        find("Calgary TCE table spec is"),
+    ) {
+        (Some(d), spec) => r.pass("detect", &format!("'{d}' '{}'", spec.unwrap_or_default())),
+        (None, _) => r.fail(
+            "detect",
+            "no 'PCI-DMA: Calgary IOMMU detected.' in the capture kernel's log",
+        ),
+    }
+    let plat = match discover(r, &devs) {
+        Some(p) => p,
+        None => return,
+    };
+    let ram = system_ram();
+    let prev = parse_prev_tar(cfg.get_or("prev_tar", ""));
+    if prev.is_empty() {
+        r.fail(
+            "table-reuse",
+            "no calgary.prev_tar= from the crashed kernel",
+        );
+    }
+    let chipname = if plat.calioc2 { "CalIOC2" } else { "Calgary" };
+    let mut reuse = Vec::new();
+    let mut errs = Vec::new();
+    for (bus, old) in &prev {
+        let p = match plat.phbs.iter().find(|p| p.bus == *bus) {
+            Some(p) => p,
+            None => {
+                errs.push(format!("bus {bus:#x}: no PHB"));
+                continue;
+            }
+        };
+        let c = plat.chip(p);
+        let now = c.tar(p.phb);
+        let conf = c.config(p.phb);
+        let table = now & TAR_TABLE_MASK;
+        let in_ram = ram.iter().any(|(a, b)| table >= *a && table <= *b);
+        let enable = format!("enabling translation on {chipname} PHB {bus:#x}");
+        let line = find(&enable);
+        if table != old & TAR_TABLE_MASK {
+            errs.push(format!(
+                "{}: TAR {now:#x}, crashed kernel's {old:#x}: a different table",
+                Platform::name(p)
+            ));
+        } else if in_ram {
+            errs.push(format!(
+                "{}: table {table:#x} lies in this kernel's own RAM",
+                Platform::name(p)
+            ));
+        } else if conf & TCE_ENABLE == 0 || line.is_none() {
+            errs.push(format!(
+                "{}: translation not re-enabled (PHB_CONFIG={conf:#010x}, enable line {})",
+                Platform::name(p),
+                if line.is_some() { "present" } else { "absent" }
+            ));
+        } else {
+            reuse.push(format!(
+                "{}: TAR {now:#x} = crashed kernel's table {table:#x} (size code {} then, {} now), outside this kernel's RAM, '{}'",
+                Platform::name(p),
+                old & 7,
+                now & 7,
+                line.unwrap_or_default()
+            ));
+        }
+    }
+    if !prev.is_empty() {
+        if errs.is_empty() {
+            r.pass("table-reuse", &reuse.join("; "));
+        } else {
+            r.fail(
+                "table-reuse",
+                &format!("{}; ok: {}", errs.join("; "), reuse.join("; ")),
+            );
+        }
+    }
+    let sync0 = sync_point(cfg, "capture-begin");
+    load_modules(r);
+    device_checks(r, cfg, &devs);
+    let dev_phbs: Vec<Phb> = plat
+        .phbs
+        .iter()
+        .filter(|p| {
+            devs.iter()
+                .any(|d| d.bus == p.bus && (d.is_e1000() || d.is_virtio_net() || d.is_nvme()))
+                && prev.iter().any(|(b, _)| *b == p.bus)
+        })
+        .cloned()
+        .collect();
+    phb_health(r, &plat, &dev_phbs, true);
+    let sync1 = sync_point(cfg, "capture-end");
+    if let (Err(e), _) | (_, Err(e)) = (&sync0, &sync1) {
+        info(&format!("runner sync: {e}"));
+    }
+}
+
 fn main() {
     // RUST_LOG=debug on the kernel command line reaches us through init's environment.
     env_logger::init();
@@ -1612,6 +2235,8 @@ fn main() {
         fails: 0,
         passes: 0,
         skips: 0,
+        prefix: String::new(),
+        crash_next: false,
     };
     let t0 = Instant::now();
     match suite.as_str() {
@@ -1620,16 +2245,21 @@ fn main() {
         }
         "default" => suite_default(&mut r, &cfg),
         "kernel" => suite_kernel(&mut r, &cfg),
+        "capture" => suite_capture(&mut r, &cfg),
         other => r.fail("suite", &format!("unknown suite '{other}'")),
     }
     println!(
-        "CALGARY-DONE pass={} fail={} skip={} secs={:.1}",
+        "CALGARY-DONE pass={} fail={} skip={} secs={:.1}{}",
         r.passes,
         r.fails,
         r.skips,
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        if r.crash_next { " next=kdump" } else { "" }
     );
     let _ = std::io::stdout().flush();
+    if r.crash_next {
+        kdump_crash();
+    }
     std::process::exit(if r.fails > 0 { 1 } else { 0 });
 }
 
@@ -1681,6 +2311,51 @@ mod tests {
     fn patterns_differ() {
         assert_ne!(pattern(1, 4096), pattern(2, 4096));
         assert!(pattern(1, 4096).iter().any(|b| *b != pattern(1, 1)[0]));
+    }
+
+    #[test]
+    fn klog_prefixes_stripped() {
+        let s = "<6>[    0.000000] Linux version 3.10.0\n<7>Calgary: detecting Calgary via BIOS EBDA area\n[   1.5] PCI-DMA: Using Calgary IOMMU\nplain line\n<4>[ bad] x\n";
+        assert_eq!(
+            parse_klog(s),
+            vec![
+                "Linux version 3.10.0",
+                "Calgary: detecting Calgary via BIOS EBDA area",
+                "PCI-DMA: Using Calgary IOMMU",
+                "plain line",
+                "[ bad] x"
+            ]
+        );
+    }
+
+    #[test]
+    fn capture_cmdline_drops_first_kernel_switches() {
+        let c = capture_cmdline(
+            "console=ttyS0 iomem=relaxed memmap=64M$0x10000000 crashkernel=192M calgary=64k calgary.suite=kernel calgary.kdump=1 calgary.wrap=1 calgary.sync=1",
+            "24:1e400001",
+        );
+        assert!(c.starts_with("console=ttyS0 iomem=relaxed calgary=64k calgary.sync=1 "));
+        for gone in [
+            "memmap=",
+            "crashkernel=",
+            "calgary.kdump=",
+            "calgary.wrap=",
+            "suite=kernel",
+        ] {
+            assert!(!c.contains(gone), "{gone} in {c}");
+        }
+        assert!(c.contains("calgary.suite=capture calgary.prev_tar=24:1e400001"));
+        assert!(c.ends_with("irqpoll maxcpus=1 reset_devices"));
+    }
+
+    #[test]
+    fn prev_tar_list() {
+        assert_eq!(
+            parse_prev_tar("24:1e400000,34:1e480007"),
+            vec![(0x24, 0x1e40_0000), (0x34, 0x1e48_0007)]
+        );
+        assert_eq!(parse_prev_tar(""), vec![]);
+        assert_eq!(parse_prev_tar("zz:1,24"), vec![]);
     }
 
     #[test]

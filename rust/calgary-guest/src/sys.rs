@@ -12,6 +12,12 @@ pub const O_NONBLOCK: i32 = 0o4000;
 
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
+const SYS_SYSLOG: usize = 103;
+const SYS_MKNOD: usize = 133;
+const SYSLOG_ACTION_READ_ALL: usize = 3;
+const SYSLOG_ACTION_SIZE_BUFFER: usize = 10;
+const S_IFCHR: usize = 0o020000;
+const S_IFBLK: usize = 0o060000;
 const PROT_READ: usize = 1;
 const PROT_WRITE: usize = 2;
 const MAP_SHARED: usize = 1;
@@ -36,6 +42,57 @@ unsafe fn syscall6(
         options(nostack)
     );
     ret
+}
+
+/// The kernel log ring buffer through syslog(2) (`klogctl`), which every
+/// kernel has; `/dev/kmsg` is readable only from 3.5 on.
+pub fn klog_read_all() -> Option<String> {
+    let size = unsafe { syscall6(SYS_SYSLOG, SYSLOG_ACTION_SIZE_BUFFER, 0, 0, 0, 0, 0) };
+    // Kernels before 2.6.29 do not know SIZE_BUFFER: assume a generous size.
+    let size = if size > 0 { size as usize } else { 1 << 20 };
+    let mut buf = vec![0u8; size.min(16 << 20)];
+    let n = unsafe {
+        syscall6(
+            SYS_SYSLOG,
+            SYSLOG_ACTION_READ_ALL,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+            0,
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Create a device node (for kernels without devtmpfs, before 2.6.32).
+pub fn mknod(path: &str, block: bool, major: u32, minor: u32) -> Result<(), String> {
+    let c = std::ffi::CString::new(path).map_err(|e| e.to_string())?;
+    let kind = if block { S_IFBLK } else { S_IFCHR };
+    // new_encode_dev: minor low byte, major, then the minor's upper bits.
+    let dev = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+    let r = unsafe {
+        syscall6(
+            SYS_MKNOD,
+            c.as_ptr() as usize,
+            kind | 0o600,
+            dev as usize,
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(format!(
+            "mknod {path}: {}",
+            std::io::Error::from_raw_os_error((-r) as i32)
+        ));
+    }
+    Ok(())
 }
 
 /// A shared mapping of (part of) a file: `/dev/mem` or a sysfs `resourceN`.

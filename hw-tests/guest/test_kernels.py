@@ -1,0 +1,199 @@
+"""Kernel identification and matrix planning (kernels.py), without QEMU.
+
+The images are synthetic bzImages: a setup header as the x86 boot protocol
+lays it out, a version string where `kernel_version` points, and a
+compressed payload holding the strings a real kernel carries when a feature
+is built in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+import kernels  # noqa: E402
+import boot  # noqa: E402
+
+
+def bzimage(version: str, payload: bytes, protocol: int = 0x20F, relocatable: bool = True,
+            compress: str = "gzip") -> bytes:
+    """A minimal bzImage: 2 setup sectors (boot sector + 1), then the payload."""
+    setup_sects = 1
+    img = bytearray(512 * (setup_sects + 1))
+    img[0x1F1] = setup_sects
+    img[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", img, 0x206, protocol)
+    vs = version.encode() + b"\0"
+    kv_off = 0x100  # string at 0x300: inside the setup sector, after the header
+    img[0x200 + kv_off:0x200 + kv_off + len(vs)] = vs
+    struct.pack_into("<H", img, 0x20E, kv_off)
+    img[0x234] = 1 if relocatable else 0
+    blob = gzip.compress(payload, mtime=0) if compress == "gzip" else lzma.compress(payload, format=lzma.FORMAT_XZ)
+    pm = bytearray(b"\x90" * 64)  # stand-in for the decompressor stub
+    if protocol >= 0x208:
+        struct.pack_into("<II", img, 0x248, len(pm), len(blob))
+    return bytes(img) + bytes(pm) + blob + struct.pack("<I", len(payload))
+
+
+def vmlinux(*strings: bytes) -> bytes:
+    return b"\0" * 4096 + b"\0".join(strings) + b"\0" * (2 << 20)
+
+
+CALGARY = b"PCI-DMA: Calgary IOMMU detected."
+CALIOC2 = b"DMA error on CalIOC2 PHB 0x%x"
+KEXEC = b"crashkernel"
+DUMP = b"elfcorehdr"
+
+
+class Identify(unittest.TestCase):
+    def write(self, data: bytes) -> str:
+        fd, path = tempfile.mkstemp(prefix="bz-")
+        os.write(fd, data)
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_version_from_boot_header(self):
+        p = self.write(bzimage("5.4.286 (root@build) #1 SMP", vmlinux(CALGARY, CALIOC2, KEXEC, DUMP)))
+        k = kernels.identify(p)
+        self.assertEqual(k.version, (5, 4, 286))
+        self.assertEqual(k.version_string.split()[0], "5.4.286")
+        self.assertEqual(k.compression, "gzip")
+        self.assertTrue(k.relocatable)
+        self.assertEqual(k.strings, {"calgary": True, "calioc2": True, "kexec": True, "crash-dump": True})
+
+    def test_xz_payload(self):
+        p = self.write(bzimage("4.19.108", vmlinux(CALGARY), compress="xz"))
+        k = kernels.identify(p)
+        self.assertEqual(k.compression, "xz")
+        self.assertEqual(k.strings["calgary"], True)
+        self.assertEqual(k.strings["calioc2"], False)
+
+    def test_old_protocol_scans_for_gzip(self):
+        p = self.write(bzimage("2.6.27.57 (x@y)", vmlinux(CALGARY, KEXEC), protocol=0x207))
+        k = kernels.identify(p)
+        self.assertEqual(k.version, (2, 6, 27, 57))
+        self.assertTrue(k.strings["calgary"])
+        self.assertFalse(k.strings["crash-dump"])
+
+    def test_not_a_kernel(self):
+        k = kernels.identify(self.write(b"hello" * 100))
+        self.assertIsNone(k.version)
+        self.assertFalse(k.probed)
+
+    def test_version_strings(self):
+        self.assertEqual(kernels.parse_version("3.10.0-1160.el7.x86_64 (mockbuild@)"), (3, 10, 0))
+        self.assertEqual(kernels.parse_version("2.6.32.71"), (2, 6, 32, 71))
+        self.assertEqual(kernels.parse_version("5.6"), (5, 6))
+        self.assertIsNone(kernels.parse_version("Linux"))
+
+
+class Planning(unittest.TestCase):
+    def img(self, version: str, *strings: bytes, relocatable: bool = True) -> kernels.KernelImage:
+        k = kernels.KernelImage(path="x", version_string=version, version=kernels.parse_version(version),
+                                relocatable=relocatable)
+        if strings:
+            k.strings = {n: any(s in b"\0".join(strings) for s in needles) for n, needles in kernels.PROBES.items()}
+        return k
+
+    def test_modern_kernel(self):
+        p = kernels.plan(self.img("5.4.286", CALGARY, CALIOC2, KEXEC, DUMP))
+        self.assertEqual(p.machine, [])
+        self.assertTrue(p.calgary[0] and p.calioc2[0] and p.kdump[0])
+        self.assertTrue(p.virtio_required and p.nvme_required)
+
+    def test_era_machine_properties(self):
+        self.assertEqual(kernels.plan(self.img("2.6.22.19")).machine, [("bus0-phb", "on")])
+        self.assertEqual(kernels.plan(self.img("2.6.26.8")).machine, [("bus0-phb", "on")])
+        self.assertEqual(kernels.plan(self.img("2.6.18")).machine, [("bus0-phb", "on"), ("layout", "legacy")])
+        self.assertEqual(kernels.plan(self.img("2.6.19.7")).machine, [("bus0-phb", "on"), ("layout", "legacy")])
+        self.assertEqual(kernels.plan(self.img("2.6.27")).machine, [])
+
+    def test_calioc2_by_version_and_by_image(self):
+        self.assertFalse(kernels.plan(self.img("2.6.22")).calioc2[0])
+        self.assertIn("no CalIOC2 support", kernels.plan(self.img("2.6.22")).calioc2[1])
+        self.assertTrue(kernels.plan(self.img("2.6.23")).calioc2[0])
+        # a backport the version does not show: the image decides
+        self.assertTrue(kernels.plan(self.img("2.6.18", CALGARY, CALIOC2)).calioc2[0])
+        self.assertFalse(kernels.plan(self.img("3.0.101", CALGARY)).calioc2[0])
+
+    def test_devices_by_version(self):
+        p = kernels.plan(self.img("3.10.0"))
+        self.assertFalse(p.virtio_required)
+        self.assertTrue(p.nvme_required)
+        p = kernels.plan(self.img("3.2.0"))
+        self.assertFalse(p.nvme_required)
+        self.assertTrue(kernels.plan(self.img("4.8")).virtio_required)
+
+    def test_kdump_needs(self):
+        self.assertFalse(kernels.plan(self.img("2.6.26")).kdump[0])
+        self.assertTrue(kernels.plan(self.img("2.6.27")).kdump[0])
+        self.assertIn("CONFIG_CRASH_DUMP", kernels.plan(self.img("4.4.178", CALGARY, KEXEC)).kdump[1])
+        self.assertFalse(kernels.plan(self.img("5.4", CALGARY, KEXEC, DUMP, relocatable=False)).kdump[0])
+
+    def test_no_driver(self):
+        self.assertFalse(kernels.plan(self.img("6.1.0")).calgary[0])
+        self.assertFalse(kernels.plan(self.img("5.4.0", KEXEC)).calgary[0])
+        self.assertTrue(kernels.plan(self.img("5.6.19")).calgary[0])
+
+    def test_kernel_list(self):
+        self.assertEqual(kernels.kernel_list(None, "/a/bz:/b/bz"), ["/a/bz", "/b/bz"])
+        self.assertEqual(kernels.kernel_list(["/x"], "/a/bz"), ["/x"])
+        self.assertEqual(kernels.kernel_list(None, None), [])
+
+
+class Runner(unittest.TestCase):
+    def test_newc_archive_lists_with_cpio(self):
+        data = boot.newc([("kdump", 0o040755, b""), ("kdump/vmlinuz", 0o100644, b"abc" * 333),
+                          ("kdump/initrd.gz", 0o100644, b"")])
+        p = subprocess.run(["cpio", "-it", "--quiet"], input=data, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().split(), ["kdump", "kdump/vmlinuz", "kdump/initrd.gz"])
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run(["cpio", "-id", "--quiet"], input=data, cwd=d, check=True)
+            self.assertEqual(Path(d, "kdump/vmlinuz").read_bytes(), b"abc" * 333)
+
+    def test_matrix_columns(self):
+        self.assertEqual(boot.column("kernel-enable-0x30"), "disable")
+        self.assertEqual(boot.column("net-e1000-bus30-tftp"), "disable")
+        self.assertEqual(boot.column("kernel-enable-0x24"), "enable")
+        self.assertEqual(boot.column("net-e1000-tftp"), "e1000")
+        self.assertEqual(boot.column("flush-on-wrap"), "wrap+flush")
+        self.assertEqual(boot.column("kdump-table-reuse"), "kdump")
+        self.assertEqual(boot.column("stats-calgary1.1"), "nvme")
+        self.assertEqual(boot.column("modules-load"), "other")
+
+    def test_cell_columns(self):
+        k = kernels.KernelImage(path="x", version_string="4.4.178", version=(4, 4, 178))
+        b = boot.Boot("4.4.178/calgary")
+        for name, st, why in [("boot", "PASS", ""), ("net-virtio", "SKIP", "optional"),
+                              ("flush-on-wrap", "FAIL", ""), ("kdump-load", "PASS", ""),
+                              ("kdump-capture-boot", "SKIP", "kernel bug, not the platform: ...")]:
+            b.checks.append(boot.Check(st, f"{b.name}:{name}", why))
+        cols = boot.cell_columns(boot.Cell(k, "4.4.178", "calgary", boot=b, checks=b.checks))
+        self.assertEqual((cols["boot"], cols["virtio"], cols["wrap+flush"], cols["kdump"], cols["errant"]),
+                         ("PASS", "skip", "FAIL", "kbug", "-"))
+
+    def test_machine_property_parsing(self):
+        out = ("calgary-machine options:\n  acpi=<OnOffAuto>      - Enable ACPI\n"
+               "  chips=<uint32>         - number of Calgary chips (0-4)\n"
+               "  variant=<string>       - chip variant\n")
+        with tempfile.TemporaryDirectory() as d:
+            fake = Path(d, "qemu")
+            fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{out}EOF\n")
+            fake.chmod(0o755)
+            self.assertEqual(boot.machine_properties(str(fake)), {"acpi", "chips", "variant"})
+
+
+if __name__ == "__main__":
+    unittest.main()
