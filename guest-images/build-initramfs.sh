@@ -68,7 +68,7 @@ kx_ver="$(candidate kexec-tools)"
 tool_dir="$repo/rust/calgary-guest"
 rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
 tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
-script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" | sha256sum | cut -c1-16)"
+script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" "$here/compat-loader.c" | sha256sum | cut -c1-16)"
 key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
 initrd="$cache/initramfs-$key.cpio.gz"
 kdir="$cache/pkgs/${kpkg}_${kver_pkg}"
@@ -196,83 +196,6 @@ done
 miss="$(missing_sos)"
 [ -z "$miss" ] || die "kexec needs $miss, not found in its dependencies"
 
-# ------------------------------------------------------------------ tool hash
-tool_dir="$repo/rust/calgary-guest"
-rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
-tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
-script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" | sha256sum | cut -c1-16)"
-key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
-initrd="$cache/initramfs-$key.cpio.gz"
-kdir="$cache/pkgs/${kpkg}_${kver_pkg}"
-
-emit() {
-    local kver
-    kver="$(ls "$kdir/lib/modules")"
-    cat <<EOF
-KERNEL=$kdir/boot/vmlinuz-$kver
-INITRD=$initrd
-KVER=$kver
-KEY=$key
-KPKG=$kpkg=$kver_pkg
-BUSYBOX=busybox-static=$bb_ver
-KEXEC=kexec-tools=$kx_ver
-TOOL_HASH=$tool_hash
-EOF
-}
-
-if [ -f "$initrd" ] && [ -d "$kdir/lib/modules" ]; then
-    log "up to date ($kpkg $kver_pkg, busybox-static $bb_ver, tool $tool_hash)"
-    emit | tee "$cache/current.env"
-    exit 0
-fi
-
-# ------------------------------------------------------------------ packages
-fetch_deb() { # name version -> path of .deb in cache
-    local name="$1" ver="$2" f
-    f="$(ls "$cache/debs/${name}_"*.deb 2>/dev/null | while read -r x; do
-            [ "$(dpkg-deb -f "$x" Version)" = "$ver" ] && echo "$x"; done | head -1)"
-    if [ -z "$f" ]; then
-        log "downloading $name $ver"
-        (cd "$cache/debs" && apt-get download -q "$name=$ver" >&2) || die "apt-get download $name=$ver failed"
-        f="$(ls "$cache/debs/${name}_"*.deb | while read -r x; do
-                [ "$(dpkg-deb -f "$x" Version)" = "$ver" ] && echo "$x"; done | head -1)"
-    fi
-    [ -n "$f" ] || die "download of $name $ver produced no .deb"
-    echo "$f"
-}
-unpack() { # deb dir
-    if [ ! -f "$2/.unpacked" ]; then
-        log "unpacking $(basename "$1")"
-        rm -rf "$2.tmp"; mkdir -p "$2.tmp"
-        dpkg-deb -x "$1" "$2.tmp"
-        touch "$2.tmp/.unpacked"
-        rm -rf "$2"; mv "$2.tmp" "$2"
-    fi
-}
-kdeb="$(fetch_deb "$kpkg" "$kver_pkg")"
-bdeb="$(fetch_deb busybox-static "$bb_ver")"
-unpack "$kdeb" "$kdir"
-bdir="$cache/pkgs/busybox-static_$bb_ver"
-unpack "$bdeb" "$bdir"
-kver="$(ls "$kdir/lib/modules")"
-[ -f "$kdir/boot/vmlinuz-$kver" ] || die "no vmlinuz in $kdeb"
-
-# kexec-tools is dynamically linked: unpack the library packages of its
-# dependency closure and later copy exactly the shared objects its NEEDED
-# entries (transitively) name, plus the dynamic loader.
-kxdir="$cache/pkgs/kexec-tools_$kx_ver"
-unpack "$(fetch_deb kexec-tools "$kx_ver")" "$kxdir"
-[ -x "$kxdir/sbin/kexec" ] || die "no sbin/kexec in kexec-tools $kx_ver"
-libdirs=()
-for p in $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-        --no-breaks --no-replaces --no-enhances kexec-tools 2>/dev/null | grep -v '^ ' | grep '^lib' | sort -u); do
-    v="$(candidate "$p")"
-    { [ -n "$v" ] && [ "$v" != "(none)" ]; } || continue
-    d="$cache/pkgs/${p}_$v"
-    unpack "$(fetch_deb "$p" "$v")" "$d"
-    libdirs+=("$d")
-done
-
 # ------------------------------------------------------------------ tool
 tool_bin="$cache/tool/calgary-guest-$tool_hash"
 # One target dir per checkout: cargo uplifts every checkout's binary to the
@@ -289,6 +212,19 @@ if [ ! -x "$tool_bin" ]; then
     mv "$tool_bin.tmp" "$tool_bin"
 fi
 file "$tool_bin" 2>/dev/null | grep -q 'static' || log "warning: $tool_bin does not look statically linked"
+
+# ------------------------------------------------------------------ loader
+# glibc 2.36 needs AT_RANDOM (kernel 2.6.29+) and AT_EMPTY_PATH (2.6.39+):
+# every program is reached through compat-loader, which supplies the first
+# and rewrites the calls that need the second on older kernels (see its header).
+loader_bin="$cache/tool/compat-loader-$(sha256sum < "$here/compat-loader.c" | cut -c1-16)"
+if [ ! -x "$loader_bin" ]; then
+    log "building compat-loader"
+    gcc -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie \
+        -fno-asynchronous-unwind-tables -Wall -Wextra -Werror -Wl,-Ttext-segment=0x20000000 \
+        -Wl,--build-id=none -o "$loader_bin.tmp" "$here/compat-loader.c" || die "gcc compat-loader.c failed"
+    mv "$loader_bin.tmp" "$loader_bin"
+fi
 
 # ------------------------------------------------------------------ modules
 mroot="$kdir/lib/modules/$kver"
@@ -318,16 +254,21 @@ for m in $WANT_MODULES; do visit "$m"; done
 work="$(mktemp -d "$cache/.assemble.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc/calgary,run,mnt,"lib/modules/$kver"}
-cp "$bdir/bin/busybox" "$root/bin/busybox"
-for app in $("$root/bin/busybox" --list); do
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc/calgary,run,mnt,"lib/modules/$kver",lib/calgary/real}
+# The real programs sit in /lib/calgary/real; /bin/busybox is the loader and
+# every program name (applet, calgary-guest, kexec) a link to it.
+install -m 0755 "$bdir/bin/busybox" "$root/lib/calgary/real/busybox"
+install -m 0755 "$loader_bin" "$root/bin/busybox"
+for app in $("$root/lib/calgary/real/busybox" --list); do
     [ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"
 done
-install -m 0755 "$tool_bin" "$root/bin/calgary-guest"
-install -m 0755 "$kxdir/sbin/kexec" "$root/sbin/kexec"
+install -m 0755 "$tool_bin" "$root/lib/calgary/real/calgary-guest"
+ln -sf busybox "$root/bin/calgary-guest"
+install -m 0755 "$kxdir/sbin/kexec" "$root/lib/calgary/real/kexec"
+ln -sf ../bin/busybox "$root/sbin/kexec"
 mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
 cp -L "${sofile[$(basename "$kx_interp")]}" "$root$kx_interp"
-queue=("$kxdir/sbin/kexec")
+queue=("$root/lib/calgary/real/kexec")
 declare -A copied=()
 while [ ${#queue[@]} -gt 0 ]; do
     f="${queue[0]}"; queue=("${queue[@]:1}")

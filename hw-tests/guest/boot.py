@@ -73,7 +73,6 @@ MATRIX_MEM = "1536M"      # not a power of two: 2.6.18-3.10 size the table from 
 MATRIX_CHIPS = 2
 MATRIX_TABLE = "64k"      # 8192 TCEs, 32 MiB of IO space: the allocator wraps
 MATRIX_DISABLE_BUS = 0x30  # chip 1 PHB 0
-CRASHKERNEL = "crashkernel=192M"
 # Where each device sits in a matrix boot and which PHB carries its DMA.
 #   role, device, bus, PHB (QOM name), bus number
 MATRIX_DEVICES = [
@@ -607,7 +606,7 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
     machine = f"calgary,chips={MATRIX_CHIPS},variant={chip_variant},tce-cache={r.args.cache}"
     machine += "".join(f",{p}={v}" for p, v in pl.machine)
     optional = [n for n, req in (("virtio", pl.virtio_required), ("nvme", pl.nvme_required)) if not req]
-    common = (f"loglevel=7 log_buf_len=1M calgary.suite=kernel calgary.cache={r.args.cache} "
+    common = (f"loglevel=7 log_buf_len=1M {' '.join(pl.append)} calgary.suite=kernel calgary.cache={r.args.cache} "
               f"calgary.blob_md5={r.blob_md5} calgary.sync=1"
               + (f" calgary.optional={','.join(optional)}" if optional else ""))
     kdump = variant == "calgary" and pl.kdump[0] and not r.args.no_kdump
@@ -617,9 +616,9 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
         extra = (f"iommu=calgary calgary={MATRIX_TABLE},disable={MATRIX_DISABLE_BUS:#x} calgary.expect=translate "
                  f"calgary.disable={MATRIX_DISABLE_BUS:#x} calgary.wrap=1")
         if kdump:
-            extra += f" {CRASHKERNEL} calgary.kdump=1"
+            extra += f" {pl.crashkernel} calgary.kdump=1"
     initrd = kdump_initrd(r, k.path, label) if kdump else r.env["INITRD"]
-    spec = BootSpec(f"{label}/{variant}", k.path, base_append(f"{common} {extra}"), initrd, machine,
+    spec = BootSpec(f"{label}/{variant}", k.path, base_append(f"{common} {extra} {r.args.append}"), initrd, machine,
                     r.matrix_devices(), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump)
     log(f"matrix: booting {spec.name} ({machine}, -m {MATRIX_MEM}{', kdump' if kdump else ''})")
     b = r.boot(spec)
@@ -722,9 +721,14 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
     bug = next((l.split("]", 1)[-1].strip() for l in cap if "BUG:" in l or "unable to handle" in l), "")
     usable = []
     for l in cap:
-        m = re.search(r"BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] usable", l)
+        # "BIOS-e820: [mem 0x..-0x..] usable" (inclusive end), older
+        # "BIOS-e820: 00000.. - 00000.. (usable)" and "user: ..." (exclusive end)
+        m = re.search(r"(?:BIOS-e820|user): \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] usable", l)
         if m:
             usable.append((int(m.group(1), 16), int(m.group(2), 16)))
+        m = re.search(r"(?:BIOS-e820|user): ([0-9a-f]{16}) - ([0-9a-f]{16}) \(usable\)", l)
+        if m:
+            usable.append((int(m.group(1), 16), int(m.group(2), 16) - 1))
     tars = []
     for l in b.lines[:start]:
         m = re.search(r"calgary\.prev_tar=([0-9a-f:,]+)", l)
@@ -896,6 +900,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     ap.add_argument("--chips", type=int, default=1, help="chips of the default suite (the matrix uses 2)")
     ap.add_argument("--no-kdump", action="store_true", help="matrix without the kdump crash and capture kernel")
+    ap.add_argument("--append", default="", help="extra kernel command line for the matrix boots (debugging), "
+                                                  "e.g. calgary.shell=1 or CALGARY_COMPAT_FORCE=trace")
     ap.add_argument("--qemu-debug", action="store_true", help="-d guest_errors into the temp dir")
     args = ap.parse_args(argv)
     paths = kernels.kernel_list(args.kernel, os.environ.get("CALGARY_GUEST_KERNEL"))

@@ -40,6 +40,8 @@ class Rule:
     first: Version
     last: Version | None
     machine: tuple[tuple[str, str], ...] = ()  # machine properties to pass
+    append: str = ""                           # kernel command line to add
+    crashkernel: str = ""                      # the kdump reservation, if not the default
     why: str = ""
 
 
@@ -51,7 +53,19 @@ ERA_RULES: list[Rule] = [
          why="<= 2.6.26 installs Calgary DMA ops for every device, bus 0 included"),
     Rule("legacy-layout", (2, 6, 18), (2, 6, 19), machine=(("layout", "legacy"),),
          why="2.6.18/2.6.19 have no Rio table: PHBs at devfn 0, BBAR from the bus number"),
+    # Not about Calgary: with the IO-APIC NMI watchdog these kernels turn the
+    # local APIC timer into a dummy under TCG ("lapic is not functional"),
+    # timers run late and e1000's link-up and DHCP time out, IOMMU or not.
+    Rule("nmi-watchdog-off", (2, 6, 18), (2, 6, 31), append="nmi_watchdog=0",
+         why="the IO-APIC NMI watchdog stalls the local APIC timer under TCG"),
+    # kdump: the capture kernel reads the crashed kernel's TCE tables through
+    # the direct map. Up to 2.6.34 the tables come from bootmem, bottom-up
+    # (low memory), and the capture kernel maps everything below its highest
+    # RAM address: a crash region above the tables lets it reach them.
+    Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@1152M",
+         why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
 ]
+DEFAULT_CRASHKERNEL = "crashkernel=192M"
 
 # Features by version (first version that has it).
 FEATURE_SINCE: dict[str, tuple[Version, str]] = {
@@ -207,6 +221,8 @@ class Plan:
 
     machine: list[tuple[str, str]] = field(default_factory=list)
     machine_why: list[str] = field(default_factory=list)
+    append: list[str] = field(default_factory=list)
+    crashkernel: str = DEFAULT_CRASHKERNEL
     calgary: tuple[bool, str] = (True, "")
     calioc2: tuple[bool, str] = (True, "")
     kdump: tuple[bool, str] = (True, "")
@@ -228,7 +244,14 @@ def plan(k: KernelImage) -> Plan:
         for r in ERA_RULES:
             if in_range(v, r.first, r.last):
                 p.machine.extend(r.machine)
-                p.machine_why.append(f"{r.name}: {r.why}")
+                if r.machine:
+                    p.machine_why.append(f"{r.name}: {r.why}")
+                if r.append:
+                    p.append.append(r.append)
+                    p.notes.append(f"{r.append} ({r.why})")
+                if r.crashkernel:
+                    p.crashkernel = r.crashkernel
+                    p.notes.append(f"{r.crashkernel} ({r.why})")
     # The Calgary driver itself.
     if k.probed and not k.strings.get("calgary"):
         p.calgary = (False, "the image has no Calgary driver messages (build with CONFIG_CALGARY_IOMMU=y, Linux 2.6.18-5.6)")

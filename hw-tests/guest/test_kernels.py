@@ -119,6 +119,14 @@ class Planning(unittest.TestCase):
         self.assertEqual(kernels.plan(self.img("2.6.19.7")).machine, [("bus0-phb", "on"), ("layout", "legacy")])
         self.assertEqual(kernels.plan(self.img("2.6.27")).machine, [])
 
+    def test_era_command_line(self):
+        p = kernels.plan(self.img("2.6.27.57"))
+        self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=192M@1152M"))
+        p = kernels.plan(self.img("2.6.32"))
+        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@1152M"))
+        p = kernels.plan(self.img("3.10.0"))
+        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M"))
+
     def test_calioc2_by_version_and_by_image(self):
         self.assertFalse(kernels.plan(self.img("2.6.22")).calioc2[0])
         self.assertIn("no CalIOC2 support", kernels.plan(self.img("2.6.22")).calioc2[1])

@@ -1,0 +1,545 @@
+/*
+ * compat-loader: run the initramfs' glibc programs on old kernels.
+ *
+ * The initramfs carries Debian bookworm binaries (busybox-static, the
+ * static calgary-guest, kexec with glibc's ld.so), built against glibc
+ * 2.36, which assumes a recent kernel in two places that matter here:
+ *
+ * 1. At start-up it reads 16 random bytes through the AT_RANDOM entry of
+ *    the aux vector without checking that the entry exists. Linux supplies
+ *    AT_RANDOM from 2.6.29 on; before that every glibc program dies at once
+ *    ("segfault at 0").
+ * 2. fstat(fd) is newfstatat(fd, "", buf, AT_EMPTY_PATH). AT_EMPTY_PATH
+ *    exists from 2.6.39 on; before that the call fails with EINVAL, and with
+ *    it opendir(), ld.so's loading of shared libraries, and more.
+ *
+ * Every program of the initramfs is reached through this loader: it is
+ * /bin/busybox, the applet links point at it, /bin/calgary-guest and
+ * /sbin/kexec are links to it, and the real binaries live in
+ * /lib/calgary/real/. It runs /lib/calgary/real/<basename of argv[0]>, or
+ * the real busybox for an applet name:
+ *
+ * - on a kernel with AT_RANDOM and AT_EMPTY_PATH: a plain execve();
+ * - without AT_RANDOM: it loads the program itself (its PT_LOAD segments,
+ *   and for a dynamically linked one its PT_INTERP loader), builds a new
+ *   initial stack with the same argv and environment and an aux vector that
+ *   describes the loaded program and has an AT_RANDOM entry, and jumps to
+ *   the entry point;
+ * - without AT_EMPTY_PATH (probed, not guessed from the version): the first
+ *   loader (PID 1's) forks; the child runs the program under ptrace, and
+ *   the parent, tracing it and every process and thread it creates, turns
+ *   each newfstatat(fd, "", buf, AT_EMPTY_PATH) into the equivalent
+ *   fstat(fd, buf) at syscall entry. Programs started inside the traced
+ *   tree see CALGARY_COMPAT_TRACED=1 and do not trace again.
+ *
+ * CALGARY_COMPAT_FORCE=load|trace|load,trace in the environment takes those
+ * paths on any kernel (the kernel's AT_RANDOM is then replaced), and the
+ * tracer reports how many calls it rewrote: that is how the host-side test
+ * exercises them.
+ *
+ * Freestanding: no libc, raw system calls, x86-64 only.
+ * Build: gcc -Os -static -nostdlib -ffreestanding -fno-stack-protector \
+ *        -fno-pie -no-pie -Wl,-Ttext-segment=0x20000000 (away from every
+ *        program it loads: busybox at 0x400000, PIEs at 0x555555554000, the
+ *        ELF interpreter at 0x7f0000000000).
+ */
+
+typedef unsigned long u64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef unsigned char u8;
+
+#define SYS_write 1
+#define SYS_open 2
+#define SYS_close 3
+#define SYS_mmap 9
+#define SYS_pread64 17
+#define SYS_access 21
+#define SYS_getpid 39
+#define SYS_fork 57
+#define SYS_execve 59
+#define SYS_exit 60
+#define SYS_wait4 61
+#define SYS_kill 62
+#define SYS_ptrace 101
+#define SYS_newfstatat 262
+#define SYS_fstat 5
+
+#define AT_NULL 0
+#define AT_PHDR 3
+#define AT_PHENT 4
+#define AT_PHNUM 5
+#define AT_BASE 7
+#define AT_ENTRY 9
+#define AT_RANDOM 25
+#define AT_EMPTY_PATH 0x1000
+
+#define PT_LOAD 1
+#define PT_INTERP 3
+#define PT_PHDR 6
+#define ET_EXEC 2
+#define ET_DYN 3
+
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define PROT_EXEC 4
+#define MAP_PRIVATE 0x02
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+
+#define PTRACE_TRACEME 0
+#define PTRACE_PEEKDATA 2
+#define PTRACE_GETREGS 12
+#define PTRACE_SETREGS 13
+#define PTRACE_SYSCALL 24
+#define PTRACE_SETOPTIONS 0x4200
+#define PTRACE_O_TRACESYSGOOD 0x01
+#define PTRACE_O_TRACEFORK 0x02
+#define PTRACE_O_TRACEVFORK 0x04
+#define PTRACE_O_TRACECLONE 0x08
+#define PTRACE_O_TRACEEXEC 0x10
+#define WALL 0x40000000
+#define SIGTRAP 5
+#define SIGSTOP 19
+#define ENOSYS 38
+#define ECHILD 10
+#define EINTR 4
+
+#define PAGE 4096UL
+#define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
+#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
+
+#define PROGRAM_BASE 0x555555554000UL /* an ET_DYN program (static-pie, PIE) */
+#define INTERP_BASE 0x7f0000000000UL  /* its ELF interpreter */
+#define STACK_SIZE (8UL << 20)
+#ifndef REAL_DIR
+#define REAL_DIR "/lib/calgary/real/" /* -DREAL_DIR=... for the host-side test */
+#endif
+#define TRACED_ENV "CALGARY_COMPAT_TRACED=1"
+#define FORCE_ENV "CALGARY_COMPAT_FORCE="
+#define MAX_ENV 512
+
+struct ehdr {
+    u8 ident[16];
+    u16 type, machine;
+    u32 version;
+    u64 entry, phoff, shoff;
+    u32 flags;
+    u16 ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+
+struct phdr {
+    u32 type, flags;
+    u64 offset, vaddr, paddr, filesz, memsz, align;
+};
+
+struct image {
+    u64 entry, phdr, phnum;
+    char interp[256];
+};
+
+/* struct user_regs_struct, x86-64 */
+struct regs {
+    u64 r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip,
+        cs, eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs;
+};
+
+static long sc6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+#define sc4(n, a, b, c, d) sc6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define sc3(n, a, b, c) sc4(n, a, b, c, 0)
+
+/* The compiler may emit calls to these even in freestanding code. */
+void *memset(void *d, int c, u64 n)
+{
+    u8 *p = d;
+    while (n--)
+        *p++ = (u8)c;
+    return d;
+}
+
+void *memcpy(void *d, const void *s, u64 n)
+{
+    u8 *p = d;
+    const u8 *q = s;
+    while (n--)
+        *p++ = *q++;
+    return d;
+}
+
+static u64 slen(const char *s)
+{
+    u64 n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* s starts with prefix: the rest of s, else 0 */
+static const char *after(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return s;
+}
+
+static int has_word(const char *list, const char *w)
+{
+    while (list && *list) {
+        const char *r = after(list, w);
+        if (r && (*r == 0 || *r == ','))
+            return 1;
+        while (*list && *list != ',')
+            list++;
+        if (*list == ',')
+            list++;
+    }
+    return 0;
+}
+
+static void say(const char *s)
+{
+    sc3(SYS_write, 2, s, slen(s));
+}
+
+static void say_num(u64 v)
+{
+    char b[24];
+    int i = 23;
+    b[i] = 0;
+    do
+        b[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i);
+    say(b + i);
+}
+
+__attribute__((noreturn)) static void quit(int code)
+{
+    for (;;)
+        sc3(SYS_exit, code, 0, 0);
+}
+
+__attribute__((noreturn)) static void die(const char *what, const char *path)
+{
+    say("compat-loader: ");
+    say(what);
+    say(" ");
+    say(path);
+    say("\n");
+    quit(127);
+}
+
+static void *map(u64 addr, u64 len, long prot, long flags, long fd, u64 off)
+{
+    long r = sc6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+    if (r < 0 && r > -4096)
+        return 0;
+    return (void *)r;
+}
+
+static int read_at(int fd, void *buf, u64 len, u64 off)
+{
+    return sc4(SYS_pread64, fd, buf, len, off) == (long)len;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/* Map an ELF file; ET_DYN at `base`. Fills entry, phdr, phnum, interp. */
+static void load(const char *path, u64 base, struct image *img)
+{
+    struct ehdr eh;
+    struct phdr ph[32];
+    u64 first_vaddr = 0, first_off = 0, phdr = 0;
+    int fd = (int)sc3(SYS_open, path, 0, 0);
+    int i, have_first = 0;
+
+    if (fd < 0)
+        die("cannot open", path);
+    if (!read_at(fd, &eh, sizeof eh, 0) || eh.ident[0] != 0x7f || eh.ident[1] != 'E' ||
+        eh.ident[2] != 'L' || eh.ident[3] != 'F' || eh.ident[4] != 2 || eh.machine != 62 ||
+        (eh.type != ET_EXEC && eh.type != ET_DYN) || eh.phentsize != sizeof(struct phdr) ||
+        eh.phnum == 0 || eh.phnum > 32)
+        die("not an x86-64 ELF executable:", path);
+    if (eh.type == ET_EXEC)
+        base = 0;
+    if (!read_at(fd, ph, eh.phnum * sizeof(struct phdr), eh.phoff))
+        die("cannot read the program headers of", path);
+    img->interp[0] = 0;
+    for (i = 0; i < eh.phnum; i++) {
+        struct phdr *p = &ph[i];
+        u64 va, start, fend, mend;
+        long prot;
+
+        if (p->type == PT_PHDR)
+            phdr = base + p->vaddr;
+        if (p->type == PT_INTERP) {
+            if (p->filesz >= sizeof img->interp || !read_at(fd, img->interp, p->filesz, p->offset))
+                die("bad PT_INTERP in", path);
+            img->interp[p->filesz] = 0;
+        }
+        if (p->type != PT_LOAD)
+            continue;
+        if (!have_first) {
+            first_vaddr = p->vaddr;
+            first_off = p->offset;
+            have_first = 1;
+        }
+        va = base + p->vaddr;
+        start = PAGE_DOWN(va);
+        fend = va + p->filesz;
+        mend = va + p->memsz;
+        prot = (p->flags & 4 ? PROT_READ : 0) | (p->flags & 2 ? PROT_WRITE : 0) |
+               (p->flags & 1 ? PROT_EXEC : 0);
+        if (p->filesz && !map(start, PAGE_UP(fend) - start, prot, MAP_PRIVATE | MAP_FIXED, fd,
+                              PAGE_DOWN(p->offset)))
+            die("cannot map a segment of", path);
+        if (p->memsz > p->filesz) {
+            /* .bss: zero the rest of the last file page, map the remaining pages */
+            if ((prot & PROT_WRITE) && PAGE_UP(fend) > fend && p->filesz)
+                memset((void *)fend, 0, PAGE_UP(fend) - fend);
+            if (PAGE_UP(mend) > PAGE_UP(fend) &&
+                !map(PAGE_UP(fend), PAGE_UP(mend) - PAGE_UP(fend), prot,
+                     MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0))
+                die("cannot map the bss of", path);
+        }
+    }
+    if (!have_first)
+        die("no PT_LOAD in", path);
+    img->entry = base + eh.entry;
+    img->phdr = phdr ? phdr : base + first_vaddr - first_off + eh.phoff;
+    img->phnum = eh.phnum;
+    sc3(SYS_close, fd, 0, 0);
+}
+
+static u64 rdtsc(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((u64)hi << 32) | lo;
+}
+
+/* Load `path` in this process and start it with argv/envp and an aux
+ * vector derived from the kernel's, AT_RANDOM added. */
+__attribute__((noreturn)) static void load_and_start(const char *path, long argc, char **argv,
+                                                    char **envp, u64 *auxv)
+{
+    struct image prog, interp;
+    u64 *a, *top, *v, *sp, entry, envc = 0, auxc = 0, seed, n;
+    u8 *random;
+
+    while (envp[envc])
+        envc++;
+    for (a = auxv; a[0] != AT_NULL; a += 2)
+        auxc++;
+    load(path, PROGRAM_BASE, &prog);
+    entry = prog.entry;
+    if (prog.interp[0]) {
+        load(prog.interp, INTERP_BASE, &interp);
+        entry = interp.entry;
+    }
+    /* A fresh stack: argv/envp strings stay where they are. */
+    top = map(0, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!top)
+        die("cannot map a stack for", path);
+    top = (u64 *)((u8 *)top + STACK_SIZE);
+    random = (u8 *)(top - 4);
+    seed = rdtsc() ^ (u64)argv ^ ((u64)argc << 32);
+    for (n = 0; n < 16; n++) {
+        seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+        random[n] = (u8)(seed >> 56);
+    }
+    /* argc, argv, NULL, envp, NULL, auxv (+AT_RANDOM), AT_NULL; 16-aligned */
+    n = 1 + (u64)argc + 1 + envc + 1 + 2 * (auxc + 2);
+    v = (u64 *)(((u64)(top - 8 - n)) & ~15UL);
+    sp = v;
+    *v++ = (u64)argc;
+    for (n = 0; n < (u64)argc; n++)
+        *v++ = (u64)argv[n];
+    *v++ = 0;
+    for (n = 0; n < envc; n++)
+        *v++ = (u64)envp[n];
+    *v++ = 0;
+    for (a = auxv; a[0] != AT_NULL; a += 2) {
+        u64 val = a[1];
+        if (a[0] == AT_RANDOM)
+            continue; /* only when forced: ours replaces it */
+        switch (a[0]) {
+        case AT_PHDR: val = prog.phdr; break;
+        case AT_PHENT: val = sizeof(struct phdr); break;
+        case AT_PHNUM: val = prog.phnum; break;
+        case AT_ENTRY: val = prog.entry; break;
+        case AT_BASE: val = prog.interp[0] ? INTERP_BASE : 0; break;
+        }
+        *v++ = a[0];
+        *v++ = val;
+    }
+    *v++ = AT_RANDOM;
+    *v++ = (u64)random;
+    *v++ = AT_NULL;
+    *v++ = 0;
+    __asm__ volatile("mov %0, %%rsp\n\t"
+                     "xor %%edx, %%edx\n\t"
+                     "jmp *%1\n\t"
+                     :
+                     : "r"(sp), "r"(entry)
+                     : "memory");
+    __builtin_unreachable();
+}
+
+/* ---------------------------------------------------------------- tracing */
+
+/* Does this kernel know fstatat(fd, "", ..., AT_EMPTY_PATH)? */
+static int empty_path_works(void)
+{
+    u8 st[256];
+    long fd = sc3(SYS_open, "/", 0, 0), r;
+    if (fd < 0)
+        return 1; /* cannot tell: assume a modern kernel */
+    r = sc4(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+    sc3(SYS_close, fd, 0, 0);
+    return r == 0;
+}
+
+static long ptrace4(long req, long pid, u64 addr, u64 data)
+{
+    return sc4(SYS_ptrace, req, pid, addr, data);
+}
+
+/* Trace `child` and everything it creates; rewrite newfstatat(fd, "",
+ * buf, AT_EMPTY_PATH) into fstat(fd, buf). Returns when `child` ends,
+ * with its exit status (128 + signal when killed). */
+static int trace(long child, int report)
+{
+    int status = 0, code = 0;
+    u64 rewritten = 0;
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+
+    if (sc4(SYS_wait4, child, &status, WALL, 0) != child)
+        die("lost the child", "");
+    ptrace4(PTRACE_SETOPTIONS, child, 0, (u64)opts);
+    ptrace4(PTRACE_SYSCALL, child, 0, 0);
+    for (;;) {
+        long tid = sc4(SYS_wait4, -1, &status, WALL, 0);
+        int sig, event;
+        long inject = 0;
+
+        if (tid == -EINTR)
+            continue;
+        if (tid < 0)
+            break; /* -ECHILD: nothing left */
+        if ((status & 0x7f) == 0 || ((status & 0x7f) != 0x7f)) {
+            /* exited, or killed by a signal */
+            if (tid == child) {
+                code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+                break;
+            }
+            continue;
+        }
+        sig = (status >> 8) & 0xff;
+        event = (status >> 16) & 0xff;
+        if (sig == (SIGTRAP | 0x80)) {
+            struct regs r;
+            if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
+                r.orig_rax == SYS_newfstatat && (r.r10 & AT_EMPTY_PATH)) {
+                u64 word = 1;
+                if (ptrace4(PTRACE_PEEKDATA, tid, r.rsi, (u64)&word) == 0 && (word & 0xff) == 0) {
+                    r.orig_rax = SYS_fstat;
+                    r.rsi = r.rdx;
+                    if (ptrace4(PTRACE_SETREGS, tid, 0, (u64)&r) == 0)
+                        rewritten++;
+                }
+            }
+        } else if (event || sig == SIGSTOP || sig == SIGTRAP) {
+            /* fork/clone/exec events and new tracees' first stop */
+        } else {
+            inject = sig;
+        }
+        ptrace4(PTRACE_SYSCALL, tid, 0, (u64)inject);
+    }
+    if (report) {
+        say("compat-loader: rewrote ");
+        say_num(rewritten);
+        say(" fstat calls\n");
+    }
+    return code;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+__attribute__((noreturn, used)) void loader_main(u64 *sp)
+{
+    long argc = (long)sp[0];
+    char **argv = (char **)(sp + 1);
+    char **envp = argv + argc + 1;
+    char *env2[MAX_ENV + 2];
+    u64 *auxv, *a, envc = 0, n;
+    int have_random = 0, traced = 0;
+    const char *force = 0, *name = argc > 0 ? argv[0] : "busybox", *b;
+    char path[256];
+
+    while (envp[envc]) {
+        if (after(envp[envc], TRACED_ENV) && !envp[envc][slen(TRACED_ENV)])
+            traced = 1;
+        if (after(envp[envc], FORCE_ENV))
+            force = after(envp[envc], FORCE_ENV);
+        envc++;
+    }
+    auxv = (u64 *)(envp + envc + 1);
+    for (a = auxv; a[0] != AT_NULL; a += 2)
+        if (a[0] == AT_RANDOM)
+            have_random = 1;
+
+    /* /lib/calgary/real/<basename>, else busybox (an applet name) */
+    for (b = name; *name; name++)
+        if (*name == '/')
+            b = name + 1;
+    n = slen(REAL_DIR);
+    memcpy(path, REAL_DIR, n);
+    if (slen(b) + n + 1 > sizeof path)
+        b = "busybox";
+    memcpy(path + n, b, slen(b) + 1);
+    if (sc3(SYS_access, path, 1, 0) != 0)
+        memcpy(path + n, "busybox", 8);
+
+    if (!traced && envc < MAX_ENV &&
+        ((force && has_word(force, "trace")) || !empty_path_works())) {
+        long pid;
+        for (n = 0; n < envc; n++)
+            env2[n] = envp[n];
+        env2[envc++] = TRACED_ENV;
+        env2[envc] = 0;
+        envp = env2;
+        pid = sc3(SYS_fork, 0, 0, 0);
+        if (pid < 0)
+            die("cannot fork to trace", path);
+        if (pid > 0)
+            quit(trace(pid, force != 0));
+        ptrace4(PTRACE_TRACEME, 0, 0, 0);
+        sc3(SYS_kill, sc3(SYS_getpid, 0, 0, 0), SIGSTOP, 0);
+    }
+    if (have_random && !(force && has_word(force, "load"))) {
+        sc3(SYS_execve, path, argv, envp);
+        die("cannot execute", path);
+    }
+    load_and_start(path, argc, argv, envp, auxv);
+}
+
+__asm__(".globl _start\n"
+        "_start:\n\t"
+        "mov %rsp, %rdi\n\t"
+        "and $-16, %rsp\n\t"
+        "call loader_main\n\t"
+        "hlt\n");
