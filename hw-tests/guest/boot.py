@@ -748,9 +748,13 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
     if banner is None:
         return "no capture kernel banner after the crash", False
     cap = after[banner:]
-    rip = next((l.split("RIP:", 1)[1].strip() for l in cap if "RIP:" in l and "0010:" in l), "")
-    cr2 = next((l.split("CR2:", 1)[1].split()[0] for l in cap if "CR2:" in l), "")
-    bug = next((l.split("]", 1)[-1].strip() for l in cap if "BUG:" in l or "unable to handle" in l), "")
+    # the fatal oops: its BUG line, then the RIP and CR2 that follow it
+    # (an earlier WARNING prints RIP/CR2 lines of its own)
+    at = next((i for i, l in enumerate(cap) if "BUG:" in l or "unable to handle" in l), None)
+    oops = cap[at:] if at is not None else []
+    bug = oops[0].split("]", 1)[-1].strip() if oops else ""
+    rip = next((l.split("RIP:", 1)[1].strip() for l in oops if "RIP:" in l and "0010:" in l), "")
+    cr2 = next((l.split("CR2:", 1)[1].split()[0] for l in oops if "CR2:" in l), "")
     usable = []
     for l in cap:
         # "BIOS-e820: [mem 0x..-0x..] usable" (inclusive end), older
@@ -792,6 +796,8 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
 
 def column(check: str) -> str:
     dis = f"{MATRIX_DISABLE_BUS:#04x}"
+    if check.startswith(f"kdump-net-e1000-bus{MATRIX_DISABLE_BUS:02x}"):
+        return "disable"  # the capture kernel's untranslated NIC
     if check.startswith("kdump"):
         return "kdump"
     if check in ("boot", "done", "qmp") or check.startswith("qmp-"):
