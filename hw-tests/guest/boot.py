@@ -628,6 +628,7 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
         return cell
     r.verify_disk(b, "nvme-rw", DISK_SEED, DISK_OFF, "nvme-host-verify")
     r.verify_disk(b, "kdump-nvme-rw", CAPTURE_DISK_SEED, CAPTURE_DISK_OFF, "kdump-nvme-host-verify")
+    apply_kernel_defects(b)
     cell_stat_checks(b, variant, kdump)
     if variant == "calgary" and not kdump:
         b.checks.append(Check("SKIP", f"{b.name}:kdump", "--no-kdump" if r.args.no_kdump else pl.kdump[1]))
@@ -703,6 +704,37 @@ def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
                                       f"no translations for {', '.join(bad)}: {'; '.join(parts)}"))
 
 
+# Failures whose cause the kernel's own log names, as data: (check name
+# pattern, kernel log pattern with {ifn} for the interface the check used,
+# why). Such a FAIL becomes SKIP "kernel bug, not the platform" with the log
+# line quoted, only when that line is there.
+KERNEL_DEFECTS = [
+    (re.compile(rf"(kdump-)?net-e1000-bus{MATRIX_DISABLE_BUS:02x}-dhcp$"),
+     r"{ifn}: e1000_setup_tx_resources: Unable to allocate memory",
+     "this kernel cannot allocate coherent DMA memory for a device on a PHB that calgary=disable= left "
+     "untranslated (2.6.27: the Calgary driver sets force_iommu, and dma_alloc_coherent() then needs "
+     "alloc_coherent or map_simple from the device's nommu ops, which has neither); no DMA reached the machine"),
+]
+
+
+def apply_kernel_defects(b: Boot) -> None:
+    for i, c in enumerate(b.checks):
+        if c.status != "FAIL":
+            continue
+        check = c.name.split(":", 1)[-1]
+        for name_rx, log_rx, why in KERNEL_DEFECTS:
+            if not name_rx.match(check):
+                continue
+            m = re.match(r"(\w+) \(", c.reason)
+            rx = re.compile(log_rx.replace("{ifn}", re.escape(m.group(1)) if m else r"\w+"))
+            # a capture-kernel check is judged on the capture kernel's log only
+            lines = b.lines[Runner._crash_index(b):] if check.startswith("kdump-") else b.lines
+            line = next((l for l in lines if rx.search(l)), None)
+            if line:
+                b.checks[i] = Check("SKIP", c.name, f"kernel bug, not the platform: {why}; kernel log: "
+                                                    f"'{line.split(']', 1)[-1].strip()}'; check said: {c.reason}")
+
+
 def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
     """What the capture kernel's console says when it died: the oops
     location, and whether the faulting address is the direct-map alias of a
@@ -716,9 +748,13 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
     if banner is None:
         return "no capture kernel banner after the crash", False
     cap = after[banner:]
-    rip = next((l.split("RIP:", 1)[1].strip() for l in cap if "RIP:" in l and "0010:" in l), "")
-    cr2 = next((l.split("CR2:", 1)[1].split()[0] for l in cap if "CR2:" in l), "")
-    bug = next((l.split("]", 1)[-1].strip() for l in cap if "BUG:" in l or "unable to handle" in l), "")
+    # the fatal oops: its BUG line, then the RIP and CR2 that follow it
+    # (an earlier WARNING prints RIP/CR2 lines of its own)
+    at = next((i for i, l in enumerate(cap) if "BUG:" in l or "unable to handle" in l), None)
+    oops = cap[at:] if at is not None else []
+    bug = oops[0].split("]", 1)[-1].strip() if oops else ""
+    rip = next((l.split("RIP:", 1)[1].strip() for l in oops if "RIP:" in l and "0010:" in l), "")
+    cr2 = next((l.split("CR2:", 1)[1].split()[0] for l in oops if "CR2:" in l), "")
     usable = []
     for l in cap:
         # "BIOS-e820: [mem 0x..-0x..] usable" (inclusive end), older
@@ -760,6 +796,8 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
 
 def column(check: str) -> str:
     dis = f"{MATRIX_DISABLE_BUS:#04x}"
+    if check.startswith(f"kdump-net-e1000-bus{MATRIX_DISABLE_BUS:02x}"):
+        return "disable"  # the capture kernel's untranslated NIC
     if check.startswith("kdump"):
         return "kdump"
     if check in ("boot", "done", "qmp") or check.startswith("qmp-"):
@@ -795,10 +833,10 @@ def cell_columns(cell: Cell) -> dict[str, str]:
     out = {}
     for c, st in cols.items():
         out[c] = ("FAIL" if "FAIL" in st else "PASS" if "PASS" in st else "skip" if st else "-")
-    bug = next((c for c in cell.checks if c.name == f"{prefix}kdump-capture-boot"
-                and c.reason.startswith("kernel bug")), None)
-    if bug and out["kdump"] != "FAIL":
-        out["kdump"] = "kbug"
+    for c in cell.checks:
+        col = column(c.name[len(prefix):] if c.name.startswith(prefix) else c.name)
+        if c.reason.startswith("kernel bug") and out[col] != "FAIL":
+            out[col] = "kbug"
     return out
 
 

@@ -62,7 +62,7 @@ ERA_RULES: list[Rule] = [
     # the direct map. Up to 2.6.34 the tables come from bootmem, bottom-up
     # (low memory), and the capture kernel maps everything below its highest
     # RAM address: a crash region above the tables lets it reach them.
-    Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@1152M",
+    Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@512M",
          why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
 ]
 DEFAULT_CRASHKERNEL = "crashkernel=192M"

@@ -121,9 +121,9 @@ class Planning(unittest.TestCase):
 
     def test_era_command_line(self):
         p = kernels.plan(self.img("2.6.27.57"))
-        self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=192M@1152M"))
+        self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=192M@512M"))
         p = kernels.plan(self.img("2.6.32"))
-        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@1152M"))
+        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@512M"))
         p = kernels.plan(self.img("3.10.0"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M"))
 
