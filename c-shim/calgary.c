@@ -1122,8 +1122,8 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "bus0-phb",
         "on: bus 0 (PIIX and devices added there) sits behind chip 0 PHB 0, "
         "whose function is 00:00.0, as on IBM x366 (needed by Linux "
-        "2.6.18-2.6.23, whose Calgary DMA ops serve every device); off "
-        "(default): bus 0 outside any Calgary, PHB 0 on its own bus");
+        "2.6.18-2.6.23, and by 2.6.27 for DMA on bus 0); off (default): "
+        "bus 0 outside any Calgary, PHB 0 on its own bus");
     object_class_property_add_str(oc, "layout", calgary_machine_get_layout,
                                   calgary_machine_set_layout);
     object_class_property_set_description(oc, "layout",

@@ -2,7 +2,8 @@
 §1, §2; linux-driver-history.md), as firmware and each kernel era see them:
 
 * bus0-phb=on: bus 0 is chip 0 PHB 0, its function 00:00.0, bus-0 DMA goes
-  through that PHB (what Linux 2.6.18-2.6.23 assume for every device);
+  through that PHB (what Linux 2.6.18-2.6.23 assume for every device,
+  and what 2.6.27 needs for coherent DMA on bus 0);
 * layout=legacy: PHB functions at devfn 0 of buses 1..4 and the registers
   where Linux 2.6.18/2.6.19 compute them from the bus number.
 
