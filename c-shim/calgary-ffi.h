@@ -78,7 +78,7 @@ typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr,
 /* What the shim should log or trace after an MMIO access. */
 typedef enum CalgaryEventKind {
     CALGARY_EVENT_NONE = 0,
-    CALGARY_EVENT_GUEST_ERROR = 1,   /* trace; -d guest_errors gets the log record */
+    CALGARY_EVENT_GUEST_ERROR = 1,   /* trace; -d guest_errors: the log */
     CALGARY_EVENT_FLUSH = 2,         /* TCE cache of @phb flushed */
     CALGARY_EVENT_INFO = 3,          /* other state change, trace only */
 } CalgaryEventKind;
@@ -94,7 +94,7 @@ typedef struct CalgaryEvent {
  * by what QEMU does with them.
  */
 typedef enum CalgaryLogClass {
-    CALGARY_LOG_ERROR = 0,           /* the model itself failed -> error_report */
+    CALGARY_LOG_ERROR = 0,           /* the model failed -> error_report */
     CALGARY_LOG_GUEST_ERROR = 1,     /* -> qemu_log_mask(LOG_GUEST_ERROR) */
     CALGARY_LOG_UNIMP = 2,           /* -> qemu_log_mask(LOG_UNIMP) */
     CALGARY_LOG_TRACE = 3,           /* other records -> trace event */
@@ -128,11 +128,11 @@ typedef enum CalgaryXlateKind {
 
 typedef struct CalgaryXlate {
     uint64_t phys;                   /* physical address of the IO address */
-    uint64_t addr_mask;              /* size - 1 of the naturally aligned range */
+    uint64_t addr_mask;              /* size - 1 of the aligned range */
     uint8_t read;                    /* device may read memory */
     uint8_t write;                   /* device may write memory */
     uint8_t kind;                    /* CalgaryXlateKind when translated */
-    uint8_t fault_reason;            /* when blocked: see calgary_fault_reason_str */
+    uint8_t fault_reason;            /* blocked: calgary_fault_reason_str */
     uint8_t newly_latched;           /* when blocked: this access latched CSR */
     uint8_t pad[3];
 } CalgaryXlate;
@@ -163,8 +163,8 @@ typedef struct CalgaryRioChip {
 } CalgaryRioChip;
 
 typedef enum CalgaryLayout {
-    CALGARY_LAYOUT_RIO = 0,      /* buses 0x20 + 4(4c + p), BBARs 0xfef00000.. */
-    CALGARY_LAYOUT_LEGACY = 1,   /* 2.6.18/2.6.19: buses 1..4.., BBAR from the bus */
+    CALGARY_LAYOUT_RIO = 0,      /* buses 0x20 + 4(4c + p), BBAR 0xfef00000.. */
+    CALGARY_LAYOUT_LEGACY = 1,   /* 2.6.18/19: buses 1..4.., BBAR from bus */
 } CalgaryLayout;
 
 /* Where the platform puts each chip (filled for chips 0..n-1). */
@@ -269,6 +269,64 @@ size_t calgary_phb_summary(CalgaryChip *chip, uint32_t phb, char *buf,
 size_t calgary_state_save(CalgaryChip *chip, uint8_t *buf, size_t len);
 bool calgary_state_load(CalgaryChip *chip, const uint8_t *buf, size_t len,
                         char *err, size_t err_len);
+
+/*
+ * Migration, field by field (QEMU vmstate). Registers per PHB in the core's
+ * register-table order: indices 0..CALGARY_REG_COMMON-1 exist on both
+ * variants, the rest only on CalIOC2 (ROOT_COMPLEX_STATUS, PMDR, PMCR,
+ * SAVIOR_L2). calgary_reg_name() names each index, so the shim's field
+ * table can be checked against the core at realize.
+ */
+#define CALGARY_REG_COUNT        36
+#define CALGARY_REG_COMMON       32
+#define CALGARY_STAT_COUNT       17
+
+typedef struct CalgaryFaultRecord {
+    uint64_t io_addr;
+    uint8_t present;             /* 0: no fault; every other field is 0 */
+    uint8_t write;               /* device write to memory */
+    uint8_t bus;                 /* requester */
+    uint8_t devfn;
+    uint8_t reason;              /* fault reason code */
+    uint8_t pad[3];
+} CalgaryFaultRecord;
+
+typedef struct CalgaryCacheLine {
+    uint64_t stamp;              /* LRU stamp */
+    uint64_t tce;                /* the cached TCE */
+    uint32_t slot;               /* set * ways + way */
+    uint32_t tag;                /* TCE index */
+} CalgaryCacheLine;
+
+typedef struct CalgaryPhbImage {
+    uint64_t regs[CALGARY_REG_COUNT];
+    CalgaryFaultRecord latched;  /* the error in CSR/PLSSR */
+    CalgaryFaultRecord last;     /* the last blocked DMA */
+    uint64_t stats[CALGARY_STAT_COUNT];
+    uint64_t cache_clock;
+    /* in: room in @lines; out: valid lines written (export) / given (import) */
+    uint32_t n_lines;
+    uint32_t pad;
+    CalgaryCacheLine *lines;     /* the caller's buffer */
+} CalgaryPhbImage;
+
+/* Static name of register @index ("TAR", "CSR", ...), NULL past the end. */
+const char *calgary_reg_name(uint32_t index);
+
+/*
+ * Fills @img[0..3] with the chip's state. False with a message when the
+ * chip cannot give its state (failed model) or a PHB has more valid cache
+ * lines than its @n_lines says there is room for.
+ */
+bool calgary_state_export(CalgaryChip *chip, CalgaryPhbImage *img,
+                          char *err, size_t err_len);
+/*
+ * Takes the state from @img[0..3] after checking it all (CSR against the
+ * latched fault, cache lines against the geometry, ...). On false the chip
+ * is unchanged and @err says why.
+ */
+bool calgary_state_import(CalgaryChip *chip, const CalgaryPhbImage *img,
+                          char *err, size_t err_len);
 
 /*
  * An x86 option ROM (for SeaBIOS "genroms/") that copies the Rio Grande

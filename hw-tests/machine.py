@@ -81,6 +81,7 @@ class Machine:
         self.buf = b""
         self.qmp = None
         self.paused_depth = 0
+        self.irq_events = []
 
     # ---- qtest -------------------------------------------------------
     def _line(self):
@@ -100,6 +101,7 @@ class Machine:
         while True:
             line = self._line()
             if line.startswith("IRQ"):
+                self.irq_events.append(line)     # after irq_intercept_*
                 continue
             if not line.startswith("OK"):
                 raise QtestError("%s -> %s" % (text, line))

@@ -12,3 +12,4 @@ CONFIG_EDU=y
 CONFIG_VGA_PCI=y
 CONFIG_ISA_DEBUG=y
 CONFIG_SPDM_SOCKET=y   # hw/nvme needs it; its Kconfig default is off without default devices
+CONFIG_PCI_BRIDGE=y   # pci-bridge behind a PHB (hw-tests)

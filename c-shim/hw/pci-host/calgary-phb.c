@@ -16,6 +16,7 @@
 #include "hw/resettable.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
+#include "hw/pci/pci_bridge.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_host.h"
 #include "hw/pci/pci_ids.h"
@@ -63,8 +64,9 @@ static IOMMUTLBEntry calgary_iommu_translate(IOMMUMemoryRegion *iommu,
         access = CALGARY_ACCESS_PROBE;
         break;
     }
+    /* The requester: bus number as the guest has numbered it now. */
     if (calgary_translate(h->chip->model, h->phb_index, addr, access,
-                          h->bus_nr, das->devfn, &x)) {
+                          pci_bus_num(das->bus), das->devfn, &x)) {
         e.addr_mask = x.addr_mask;
         e.iova = addr & ~x.addr_mask;
         e.translated_addr = x.phys & ~x.addr_mask;
@@ -102,39 +104,71 @@ static void calgary_iommu_mr_class_init(ObjectClass *klass, void *data)
     imrc->notify_flag_changed = calgary_iommu_notify_flag_changed;
 }
 
+typedef struct CalgaryAsKey {
+    PCIBus *bus;
+    uint8_t devfn;
+} CalgaryAsKey;
+
+static guint calgary_as_hash(gconstpointer v)
+{
+    const CalgaryAsKey *k = v;
+
+    return g_direct_hash(k->bus) ^ k->devfn;
+}
+
+static gboolean calgary_as_equal(gconstpointer a, gconstpointer b)
+{
+    const CalgaryAsKey *x = a, *y = b;
+
+    return x->bus == y->bus && x->devfn == y->devfn;
+}
+
+/*
+ * QEMU asks once per requester: (bus, devfn) of the device itself on the
+ * PHB's bus, or, behind a conventional PCI-to-PCI bridge, of the bridge
+ * (pci_device_get_iommu_bus_devfn): on conventional PCI the bridge masters
+ * its secondary devices' DMA on the PHB's bus, so they share its address
+ * space, its TCE lookups and its requester in CSR/PLSSR.
+ */
 static AddressSpace *calgary_get_address_space(PCIBus *bus, void *opaque,
                                                int devfn)
 {
     CalgaryPhbHost *h = opaque;
-    CalgaryDevAS *das = h->das[devfn & 0xff];
-    char name[64];
+    CalgaryAsKey key = { .bus = bus, .devfn = devfn };
+    CalgaryDevAS *das = g_hash_table_lookup(h->as_by_bdf, &key);
+    CalgaryAsKey *new_key;
+    char name[80];
+    const char *bn = BUS(bus)->name;
 
     if (das) {
         return &das->as;
     }
     das = g_new0(CalgaryDevAS, 1);
     das->phb = h;
+    das->bus = bus;
     das->devfn = devfn;
-    h->das[devfn & 0xff] = das;
+    new_key = g_new(CalgaryAsKey, 1);
+    *new_key = key;
+    g_hash_table_insert(h->as_by_bdf, new_key, das);
 
-    snprintf(name, sizeof(name), "%s-%02x.%x-dma", h->bus_name,
-             PCI_SLOT(devfn), PCI_FUNC(devfn));
+    snprintf(name, sizeof(name), "%s-%02x.%x-dma", bn, PCI_SLOT(devfn),
+             PCI_FUNC(devfn));
     memory_region_init(&das->root, OBJECT(h), name, UINT64_MAX);
-    snprintf(name, sizeof(name), "%s-%02x.%x-iommu", h->bus_name,
-             PCI_SLOT(devfn), PCI_FUNC(devfn));
+    snprintf(name, sizeof(name), "%s-%02x.%x-iommu", bn, PCI_SLOT(devfn),
+             PCI_FUNC(devfn));
     memory_region_init_iommu(&das->iommu, sizeof(das->iommu),
                              TYPE_CALGARY_IOMMU_MR, OBJECT(h), name,
                              UINT64_MAX);
     memory_region_add_subregion_overlap(&das->root, 0,
                                         MEMORY_REGION(&das->iommu), 0);
     /* MSI writes reach the interrupt controller untranslated. */
-    snprintf(name, sizeof(name), "%s-%02x.%x-msi", h->bus_name,
-             PCI_SLOT(devfn), PCI_FUNC(devfn));
+    snprintf(name, sizeof(name), "%s-%02x.%x-msi", bn, PCI_SLOT(devfn),
+             PCI_FUNC(devfn));
     memory_region_init_alias(&das->msi, OBJECT(h), name, get_system_memory(),
                              CALGARY_MSI_BASE, CALGARY_MSI_SIZE);
     memory_region_add_subregion_overlap(&das->root, CALGARY_MSI_BASE,
                                         &das->msi, 1);
-    snprintf(name, sizeof(name), "%s-%02x.%x", h->bus_name, PCI_SLOT(devfn),
+    snprintf(name, sizeof(name), "%s-%02x.%x", bn, PCI_SLOT(devfn),
              PCI_FUNC(devfn));
     address_space_init(&das->as, &das->root, name);
     return &das->as;
@@ -159,6 +193,11 @@ static void calgary_phb_bus_uid_get(Object *obj, Visitor *v, const char *name,
     visit_type_uint32(v, name, &uid, errp);
 }
 
+static bool calgary_phb_bus_takes_endpoints(Object *obj, Error **errp)
+{
+    return true;
+}
+
 static void calgary_phb_bus_class_init(ObjectClass *klass, void *data)
 {
     PCIBusClass *pbc = PCI_BUS_CLASS(klass);
@@ -166,49 +205,55 @@ static void calgary_phb_bus_class_init(ObjectClass *klass, void *data)
     pbc->bus_num = calgary_phb_bus_num;
     object_class_property_add(klass, "acpi_uid", "uint32",
                               calgary_phb_bus_uid_get, NULL, NULL, NULL);
+    /* A PHB bus holds the PHB function and endpoints (QEMU patch 0007). */
+    object_class_property_add_bool(klass, "x-takes-endpoints",
+                                   calgary_phb_bus_takes_endpoints, NULL);
 }
 
 /*
- * INTx: QEMU's _PRT for an extra root bus maps slot S pin P to PIIX link
- * (S + P - 1) & 3, as on bus 0. PIIX keeps one level per link, so our levels
- * are added into bus 0's per-link counts (what pci_bus_change_irq_level does
- * for bus 0's own devices) instead of overwriting them.
+ * INTx, the pxb way: the PHB root bus has no set_irq of its own; its
+ * parent device is the PCI interrupt router on bus 0 (the PIIX function
+ * that owns bus 0's PIRQ links), so QEMU's PCI core carries every level
+ * change on to bus 0's own counts and routing, and
+ * pci_device_route_intx_to_irq() works for devices behind a PHB. QEMU's
+ * _PRT for an extra root bus puts slot S pin P on PIIX link (S + P - 1) & 3;
+ * this map returns the router pin that bus 0's map_irq turns into that
+ * link.
  */
 static int calgary_phb_map_irq(PCIDevice *dev, int pin)
 {
-    return (PCI_SLOT(dev->devfn) + pin - 1) & 3;
+    PCIBus *bus = pci_get_bus(dev);
+    CalgaryPhbHost *h = CALGARY_PHB_HOST(BUS(bus)->parent);
+
+    return h->intx_pin[(PCI_SLOT(dev->devfn) + pin - 1) & 3];
 }
 
-static void calgary_phb_bus0_change(PCIBus *bus0, int pirq, int change)
+/* Finds the router and inverts bus 0's map for it; false if it cannot. */
+static bool calgary_phb_intx_setup(CalgaryPhbHost *h, Error **errp)
 {
-    bus0->irq_count[pirq] += change;
-    bus0->set_irq(bus0->irq_opaque, pirq, bus0->irq_count[pirq] != 0);
-}
+    PCIBus *bus0 = h->bus0;
+    Object *router = bus0->irq_opaque ? OBJECT(bus0->irq_opaque) : NULL;
+    PCIDevice *d;
+    bool seen[PCI_NUM_PINS] = { false };
+    int pin, link;
 
-static void calgary_phb_set_irq(void *opaque, int pirq, int level)
-{
-    CalgaryPhbHost *h = opaque;
-
-    level = !!level;
-    if (pirq < 0 || pirq >= PCI_NUM_PINS || h->irq_level[pirq] == level) {
-        return;
+    d = router ? (PCIDevice *)object_dynamic_cast(router, TYPE_PCI_DEVICE)
+               : NULL;
+    if (!d || pci_get_bus(d) != bus0 || !bus0->map_irq) {
+        error_setg(errp, "calgary: bus 0 has no PCI interrupt router device");
+        return false;
     }
-    h->irq_level[pirq] = level;
-    calgary_phb_bus0_change(h->bus0, pirq, level ? 1 : -1);
-}
-
-/* Reset: withdraw our share of bus 0's link levels before bus 0 checks them. */
-static void calgary_phb_reset_enter(Object *obj, ResetType type)
-{
-    CalgaryPhbHost *h = CALGARY_PHB_HOST(obj);
-    int i;
-
-    for (i = 0; i < PCI_NUM_PINS; i++) {
-        if (h->irq_level[i]) {
-            h->irq_level[i] = 0;
-            calgary_phb_bus0_change(h->bus0, i, -1);
+    for (pin = 0; pin < PCI_NUM_PINS; pin++) {
+        link = bus0->map_irq(d, pin);
+        if (link < 0 || link >= PCI_NUM_PINS || seen[link]) {
+            error_setg(errp, "calgary: bus 0 INTx map is not a permutation");
+            return false;
         }
+        seen[link] = true;
+        h->intx_pin[link] = pin;
     }
+    h->intx_router = d;
+    return true;
 }
 
 /* ------------------------------------------------------------ PHB host */
@@ -234,6 +279,8 @@ static void calgary_phb_host_realize(DeviceState *dev, Error **errp)
         return;
     }
     h->bus_nr = h->chip->phb_bus[h->phb_index];
+    h->as_by_bdf = g_hash_table_new_full(calgary_as_hash, calgary_as_equal,
+                                         g_free, NULL);
     snprintf(h->bus_name, sizeof(h->bus_name), "calgary%u.%u",
              h->chip_index, h->phb_index);
 
@@ -259,10 +306,15 @@ static void calgary_phb_host_realize(DeviceState *dev, Error **errp)
         }
     }
 
+    if (!calgary_phb_intx_setup(h, errp)) {
+        return;
+    }
+
     bus = pci_root_bus_new(dev, h->bus_name, get_system_memory(),
                            get_system_io(), 0, TYPE_CALGARY_PHB_BUS);
     phs->bus = bus;
-    pci_bus_irqs(bus, calgary_phb_set_irq, h, PCI_NUM_PINS);
+    /* What pxb does for its root bus: parent device and map, no set_irq. */
+    bus->parent_dev = h->intx_router;
     pci_bus_map_irqs(bus, calgary_phb_map_irq);
     pci_setup_iommu(bus, &calgary_iommu_ops, h);
 
@@ -270,6 +322,10 @@ static void calgary_phb_host_realize(DeviceState *dev, Error **errp)
     func = pci_new(PCI_DEVFN(0, 0), TYPE_CALGARY_PHB_FUNC);
     qdev_prop_set_uint32(DEVICE(func), "variant", h->chip->variant);
     if (!pci_realize_and_unref(func, bus, errp)) {
+        bus->parent_dev = NULL;
+        pci_root_bus_cleanup(bus);
+        object_unparent(OBJECT(bus));
+        phs->bus = NULL;
         return;
     }
     pci_bus_set_slot_reserved_mask(bus, 0xffffff01u);
@@ -324,6 +380,47 @@ static char *calgary_phb_stats_summary(Object *obj, Error **errp)
     return g_strdup_printf("bus=0x%02x %s", h->bus_nr, line);
 }
 
+/*
+ * `intx-routes`: where QEMU's own routing (pci_device_route_intx_to_irq)
+ * sends the interrupt pin of every device below this PHB, through bridges:
+ * "BB:SS.F INTx -> IRQ n" (or "disabled"), one per device, comma-separated.
+ */
+static void calgary_phb_route_one(PCIBus *bus, PCIDevice *d, void *opaque)
+{
+    GString *out = opaque;
+    uint8_t pin = pci_get_byte(d->config + PCI_INTERRUPT_PIN);
+    PCIINTxRoute r;
+
+    if (pin >= 1 && pin <= PCI_NUM_PINS) {
+        r = pci_device_route_intx_to_irq(d, pin - 1);
+        g_string_append_printf(out, "%s%02x:%02x.%x INT%c -> ",
+                               out->len ? ", " : "", pci_dev_bus_num(d),
+                               PCI_SLOT(d->devfn), PCI_FUNC(d->devfn),
+                               'A' + pin - 1);
+        if (r.mode == PCI_INTX_ENABLED) {
+            g_string_append_printf(out, "IRQ %d", r.irq);
+        } else {
+            g_string_append(out, "disabled");
+        }
+    }
+    if (object_dynamic_cast(OBJECT(d), TYPE_PCI_BRIDGE)) {
+        pci_for_each_device_under_bus(pci_bridge_get_sec_bus(PCI_BRIDGE(d)),
+                                      calgary_phb_route_one, opaque);
+    }
+}
+
+static char *calgary_phb_intx_routes(Object *obj, Error **errp)
+{
+    CalgaryPhbHost *h = CALGARY_PHB_HOST(obj);
+    PCIBus *bus = PCI_HOST_BRIDGE(obj)->bus;
+    GString *out = g_string_new("");
+
+    if (bus && !h->on_bus0) {
+        pci_for_each_device_under_bus(bus, calgary_phb_route_one, out);
+    }
+    return g_string_free(out, false);
+}
+
 static void calgary_phb_bus_nr_get(Object *obj, Visitor *v, const char *name,
                                    void *opaque, Error **errp)
 {
@@ -363,21 +460,21 @@ static const struct {
     { "tar", offsetof(CalgaryPhbStats, tar), "TCE table address register" },
 };
 
-static const VMStateDescription vmstate_calgary_phb_host = {
-    .name = TYPE_CALGARY_PHB_HOST,
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .fields = (const VMStateField[]) {
-        VMSTATE_INT32_ARRAY(irq_level, CalgaryPhbHost, PCI_NUM_PINS),
-        VMSTATE_END_OF_LIST()
-    },
-};
+/* Address spaces live as long as the PHB host (DMA may still use them). */
+static void calgary_phb_host_finalize(Object *obj)
+{
+    CalgaryPhbHost *h = CALGARY_PHB_HOST(obj);
+
+    if (h->as_by_bdf) {
+        g_hash_table_destroy(h->as_by_bdf);
+        h->as_by_bdf = NULL;
+    }
+}
 
 static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     PCIHostBridgeClass *hc = PCI_HOST_BRIDGE_CLASS(klass);
-    ResettableClass *rc = RESETTABLE_CLASS(klass);
     size_t i;
 
     dc->desc = "IBM Calgary PHB (PCI host bridge)";
@@ -385,8 +482,7 @@ static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
     dc->user_creatable = false;
     dc->fw_name = "pci";
     hc->root_bus_path = calgary_phb_root_bus_path;
-    dc->vmsd = &vmstate_calgary_phb_host;
-    rc->phases.enter = calgary_phb_reset_enter;
+    /* No state: INTx levels are the PCI core's, TCE state the chip's. */
 
     for (i = 0; i < ARRAY_SIZE(calgary_phb_stat_props); i++) {
         object_class_property_add(klass, calgary_phb_stat_props[i].name,
@@ -403,6 +499,10 @@ static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
                                           "all statistics of this PHB, one line");
     object_class_property_add(klass, "bus-nr", "uint8", calgary_phb_bus_nr_get,
                               NULL, NULL, NULL);
+    object_class_property_add_str(klass, "intx-routes", calgary_phb_intx_routes,
+                                  NULL);
+    object_class_property_set_description(klass, "intx-routes",
+        "IRQ that QEMU's INTx routing gives each device below this PHB");
 }
 
 /* ------------------------------------------------------- HMP info calgary */
@@ -473,6 +573,17 @@ static const Property calgary_phb_func_props[] = {
     DEFINE_PROP_UINT32("variant", CalgaryPhbFunc, variant, 0),
 };
 
+/* The PHB function's own PCI config space (command, BARs: none, status). */
+static const VMStateDescription vmstate_calgary_phb_func = {
+    .name = TYPE_CALGARY_PHB_FUNC,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, CalgaryPhbFunc),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 static void calgary_phb_func_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
@@ -483,6 +594,7 @@ static void calgary_phb_func_class_init(ObjectClass *klass, void *data)
     k->device_id = 0x02a1;
     k->class_id = PCI_CLASS_BRIDGE_HOST;
     dc->desc = "IBM Calgary/CalIOC2 PHB function";
+    dc->vmsd = &vmstate_calgary_phb_func;
     dc->user_creatable = false;
     dc->hotpluggable = false;
     device_class_set_props(dc, calgary_phb_func_props);
@@ -493,6 +605,7 @@ static const TypeInfo calgary_phb_types[] = {
         .name = TYPE_CALGARY_PHB_HOST,
         .parent = TYPE_PCI_HOST_BRIDGE,
         .instance_size = sizeof(CalgaryPhbHost),
+        .instance_finalize = calgary_phb_host_finalize,
         .class_init = calgary_phb_host_class_init,
     }, {
         .name = TYPE_CALGARY_PHB_BUS,

@@ -15,6 +15,7 @@
 #include "qemu/log.h"
 #include "hw/sysbus.h"
 #include "hw/qdev-properties.h"
+#include "hw/resettable.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "migration/vmstate.h"
@@ -134,6 +135,341 @@ static bool calgary_read_tce(void *opaque, uint64_t addr, uint64_t *values,
     return true;
 }
 
+/* ------------------------------------------------------------ migration */
+
+/*
+ * Field-level: every register of every PHB is its own field, named as in
+ * the core's register table, so a register added later goes into a new
+ * subsection and older streams still load. The core checks the fields as
+ * a whole on load (CSR against the latched fault, cache lines against the
+ * geometry) and refuses inconsistent ones. Configuration that must match
+ * on both sides is compared with _EQUAL fields.
+ */
+#define VMSTATE_CALGARY_REG(_name, _idx) {                              \
+    .name = (_name),                                                    \
+    .info = &vmstate_info_uint64,                                       \
+    .size = sizeof(uint64_t),                                           \
+    .flags = VMS_SINGLE,                                                \
+    .offset = offsetof(CalgaryPhbMig, img.regs) +                       \
+              (_idx) * sizeof(uint64_t),                                \
+}
+
+static const VMStateDescription vmstate_calgary_fault = {
+    .name = "calgary-fault-record",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(io_addr, CalgaryFaultRecord),
+        VMSTATE_UINT8(present, CalgaryFaultRecord),
+        VMSTATE_UINT8(write, CalgaryFaultRecord),
+        VMSTATE_UINT8(bus, CalgaryFaultRecord),
+        VMSTATE_UINT8(devfn, CalgaryFaultRecord),
+        VMSTATE_UINT8(reason, CalgaryFaultRecord),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static void calgary_mig_free(CalgaryChipState *s)
+{
+    int p;
+
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        g_free(s->mig[p].img.lines);
+        s->mig[p].img.lines = NULL;
+        s->mig[p].img.n_lines = 0;
+        s->mig[p].line_room = 0;
+    }
+}
+
+/* Buffers for the valid cache lines: at most the cache's entries. */
+static void calgary_mig_alloc(CalgaryChipState *s)
+{
+    uint32_t room = s->cache_policy == CALGARY_CACHE_OFF ? 0 :
+                    s->cache_entries;
+    int p;
+
+    calgary_mig_free(s);
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        s->mig[p].chip = s;
+        s->mig[p].line_room = room;
+        s->mig[p].img.lines = room ? g_new0(CalgaryCacheLine, room) : NULL;
+        s->mig[p].img.n_lines = room;
+    }
+}
+
+static int calgary_chip_pre_save(void *opaque)
+{
+    CalgaryChipState *s = opaque;
+    char err[256] = "";
+
+    calgary_mig_alloc(s);
+    if (!calgary_state_export(s->model, &s->mig[0].img, err, sizeof(err))) {
+        error_report("calgary%u: cannot save state: %s", s->index, err);
+        calgary_mig_free(s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int calgary_chip_post_save(void *opaque)
+{
+    calgary_mig_free(opaque);
+    return 0;
+}
+
+/*
+ * Fields of absent subsections keep what is set here: the chip's own
+ * (reset) registers, an empty cache, zero statistics, no last fault.
+ */
+static int calgary_chip_pre_load(void *opaque)
+{
+    CalgaryChipState *s = opaque;
+    char err[256] = "";
+    int p;
+
+    calgary_mig_alloc(s);
+    if (!calgary_state_export(s->model, &s->mig[0].img, err, sizeof(err))) {
+        error_report("calgary%u: cannot load state: %s", s->index, err);
+        calgary_mig_free(s);
+        return -EINVAL;
+    }
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        CalgaryPhbImage *img = &s->mig[p].img;
+
+        img->n_lines = 0;
+        img->cache_clock = 0;
+        memset(img->stats, 0, sizeof(img->stats));
+        memset(&img->last, 0, sizeof(img->last));
+    }
+    return 0;
+}
+
+static int calgary_chip_post_load(void *opaque, int version_id)
+{
+    CalgaryChipState *s = opaque;
+    char err[256] = "";
+    bool ok = calgary_state_import(s->model, &s->mig[0].img, err,
+                                   sizeof(err));
+
+    calgary_mig_free(s);
+    if (!ok) {
+        error_report("calgary%u: cannot restore state: %s", s->index, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool calgary_phb_calioc2_needed(void *opaque)
+{
+    CalgaryPhbMig *m = opaque;
+
+    return m->chip->variant == CALGARY_VARIANT_CALIOC2;
+}
+
+/* CalIOC2's own registers, with the page-migration (stop) state in PMCR. */
+static const VMStateDescription vmstate_calgary_phb_calioc2 = {
+    .name = "calgary-phb/calioc2",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = calgary_phb_calioc2_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_CALGARY_REG("ROOT_COMPLEX_STATUS", 32),
+        VMSTATE_CALGARY_REG("PAGE_MIG_DEBUG", 33),
+        VMSTATE_CALGARY_REG("PAGE_MIG_CTRL", 34),
+        VMSTATE_CALGARY_REG("SAVIOR_L2", 35),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_calgary_cache_line = {
+    .name = "calgary-tce-cache-line",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(slot, CalgaryCacheLine),
+        VMSTATE_UINT32(tag, CalgaryCacheLine),
+        VMSTATE_UINT64(stamp, CalgaryCacheLine),
+        VMSTATE_UINT64(tce, CalgaryCacheLine),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool calgary_phb_cache_needed(void *opaque)
+{
+    CalgaryPhbMig *m = opaque;
+
+    return m->img.n_lines || m->img.cache_clock;
+}
+
+/* A stream's line count must fit the buffer before the lines are read. */
+static bool calgary_phb_lines_fit(void *opaque, int version_id)
+{
+    CalgaryPhbMig *m = opaque;
+
+    return m->img.n_lines <= m->line_room;
+}
+
+/* The TCE cache's contents: a faithful cache may hold stale TCEs. */
+static const VMStateDescription vmstate_calgary_phb_cache = {
+    .name = "calgary-phb/tce-cache",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = calgary_phb_cache_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(img.cache_clock, CalgaryPhbMig),
+        VMSTATE_UINT32(img.n_lines, CalgaryPhbMig),
+        VMSTATE_VALIDATE("lines fit the cache", calgary_phb_lines_fit),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(img.lines, CalgaryPhbMig,
+                                             img.n_lines,
+                                             vmstate_calgary_cache_line,
+                                             CalgaryCacheLine),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool calgary_phb_stats_needed(void *opaque)
+{
+    CalgaryPhbMig *m = opaque;
+    int i;
+
+    for (i = 0; i < CALGARY_STAT_COUNT; i++) {
+        if (m->img.stats[i]) {
+            return true;
+        }
+    }
+    return m->img.last.present;
+}
+
+/* Statistics and the last blocked DMA: what `info calgary` shows. */
+static const VMStateDescription vmstate_calgary_phb_stats = {
+    .name = "calgary-phb/stats",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = calgary_phb_stats_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64_ARRAY(img.stats, CalgaryPhbMig, CALGARY_STAT_COUNT),
+        VMSTATE_STRUCT(img.last, CalgaryPhbMig, 1, vmstate_calgary_fault,
+                       CalgaryFaultRecord),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_calgary_phb = {
+    .name = "calgary-phb",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_CALGARY_REG("CALGARY_CONFIG", 0),
+        VMSTATE_CALGARY_REG("TAR", 1),
+        VMSTATE_CALGARY_REG("SPLIT_QUEUE_STATUS", 2),
+        VMSTATE_CALGARY_REG("PHB_DEBUG_STUFF", 3),
+        VMSTATE_CALGARY_REG("CSR", 4),
+        VMSTATE_CALGARY_REG("PLSSR", 5),
+        VMSTATE_CALGARY_REG("PHB_CONFIG_RW", 6),
+        VMSTATE_CALGARY_REG("IOBASE_BAR_LOW", 7),
+        VMSTATE_CALGARY_REG("IOBASE_BAR_HIGH", 8),
+        VMSTATE_CALGARY_REG("MEM_1_LOW", 9),
+        VMSTATE_CALGARY_REG("MEM_1_HIGH", 10),
+        VMSTATE_CALGARY_REG("IO_ADDR_SIZE", 11),
+        VMSTATE_CALGARY_REG("MEM_1_SIZE", 12),
+        VMSTATE_CALGARY_REG("MEM_ST", 13),
+        VMSTATE_CALGARY_REG("AER", 14),
+        VMSTATE_CALGARY_REG("CONFIG_0_HIGH", 15),
+        VMSTATE_CALGARY_REG("CONFIG_0_LOW", 16),
+        VMSTATE_CALGARY_REG("CONFIG_0_END", 17),
+        VMSTATE_CALGARY_REG("CSMR", 18),
+        VMSTATE_CALGARY_REG("MEM_2_LOW", 19),
+        VMSTATE_CALGARY_REG("MEM_2_HIGH", 20),
+        VMSTATE_CALGARY_REG("MEM_2_SIZE_HIGH", 21),
+        VMSTATE_CALGARY_REG("MEM_2_SIZE_LOW", 22),
+        VMSTATE_CALGARY_REG("MCK", 23),
+        VMSTATE_CALGARY_REG("ERR_0x810", 24),
+        VMSTATE_CALGARY_REG("ERR_0x820", 25),
+        VMSTATE_CALGARY_REG("ERR_0x830", 26),
+        VMSTATE_CALGARY_REG("ERR_0x840", 27),
+        VMSTATE_CALGARY_REG("ERR_0x850", 28),
+        VMSTATE_CALGARY_REG("ERR_0x860", 29),
+        VMSTATE_CALGARY_REG("ERR_0x870", 30),
+        VMSTATE_CALGARY_REG("DOSHOLE", 31),
+        VMSTATE_STRUCT(img.latched, CalgaryPhbMig, 1, vmstate_calgary_fault,
+                       CalgaryFaultRecord),
+        VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_calgary_phb_calioc2,
+        &vmstate_calgary_phb_cache,
+        &vmstate_calgary_phb_stats,
+        NULL
+    },
+};
+
+/* Every register field above carries the core's name for its index. */
+static bool calgary_mig_fields_match(const VMStateDescription *vmsd,
+                                     Error **errp)
+{
+    const VMStateField *f;
+    size_t base = offsetof(CalgaryPhbMig, img.regs);
+    const VMStateDescription *const *sub;
+
+    for (f = vmsd->fields; f->name; f++) {
+        size_t idx = (f->offset - base) / sizeof(uint64_t);
+        const char *want;
+
+        if (f->offset < base || idx >= CALGARY_REG_COUNT) {
+            continue;
+        }
+        want = calgary_reg_name(idx);
+        if (!want || strcmp(want, f->name)) {
+            error_setg(errp, "calgary: migration field %s is register %s of "
+                       "the core", f->name, want ? want : "(none)");
+            return false;
+        }
+    }
+    for (sub = vmsd->subsections; sub && *sub; sub++) {
+        if (!calgary_mig_fields_match(*sub, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static const VMStateDescription vmstate_calgary_chip = {
+    .name = TYPE_CALGARY_CHIP,
+    .version_id = 2,
+    .minimum_version_id = 2,
+    /* Before the devices whose DMA it translates. */
+    .priority = MIG_PRI_IOMMU,
+    .pre_save = calgary_chip_pre_save,
+    .post_save = calgary_chip_post_save,
+    .pre_load = calgary_chip_pre_load,
+    .post_load = calgary_chip_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_EQUAL(index, CalgaryChipState, NULL),
+        VMSTATE_UINT32_EQUAL(variant, CalgaryChipState,
+                             "the machine's variant must match"),
+        VMSTATE_UINT32_EQUAL(bbar, CalgaryChipState,
+                             "the machine's layout must match"),
+        VMSTATE_UINT8_EQUAL(phb_bus[0], CalgaryChipState,
+                            "the machine's layout must match"),
+        VMSTATE_UINT8_EQUAL(phb_bus[1], CalgaryChipState, NULL),
+        VMSTATE_UINT8_EQUAL(phb_bus[2], CalgaryChipState, NULL),
+        VMSTATE_UINT8_EQUAL(phb_bus[3], CalgaryChipState, NULL),
+        VMSTATE_UINT32_EQUAL(cache_policy, CalgaryChipState,
+                             "tce-cache must match"),
+        VMSTATE_UINT32_EQUAL(cache_entries, CalgaryChipState,
+                             "tce-cache-entries must match"),
+        VMSTATE_UINT32_EQUAL(cache_ways, CalgaryChipState,
+                             "tce-cache-ways must match"),
+        VMSTATE_UINT32_EQUAL(cache_line, CalgaryChipState,
+                             "tce-cache-line must match"),
+        VMSTATE_UINT64_EQUAL(mem1_start, CalgaryChipState,
+                             "the RAM size below 4 GiB must match"),
+        VMSTATE_STRUCT_ARRAY(mig, CalgaryChipState, CALGARY_PHBS_PER_CHIP, 1,
+                             vmstate_calgary_phb, CalgaryPhbMig),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 static void calgary_chip_realize(DeviceState *dev, Error **errp)
 {
     CalgaryChipState *s = CALGARY_CHIP(dev);
@@ -156,6 +492,9 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
         cfg.phb[p].mem1_start = s->mem1_start;
         cfg.phb[p].mem1_limit = 0xffffffffULL;
     }
+    if (!calgary_mig_fields_match(&vmstate_calgary_phb, errp)) {
+        return;
+    }
     s->model = calgary_chip_new(&cfg, calgary_read_tce, s, err, sizeof(err));
     if (!s->model) {
         error_setg(errp, "calgary: %s", err);
@@ -169,62 +508,32 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(SYS_BUS_DEVICE(dev), &s->mmio);
 }
 
-static void calgary_chip_unrealize(DeviceState *dev)
+/*
+ * The model lives as long as the object: PHB hosts hold the chip, and their
+ * IOMMU regions may translate from other threads until they are gone.
+ */
+static void calgary_chip_finalize(Object *obj)
 {
-    CalgaryChipState *s = CALGARY_CHIP(dev);
+    CalgaryChipState *s = CALGARY_CHIP(obj);
 
     calgary_chip_free(s->model);
     s->model = NULL;
-    g_free(s->mig_buf);
-    s->mig_buf = NULL;
+    calgary_mig_free(s);
 }
 
-static void calgary_chip_dev_reset(DeviceState *dev)
+/*
+ * Reset in the exit phase, as an IOMMU must (docs/devel/reset.rst,
+ * intel_iommu): devices still quiescing in their enter/hold phases keep
+ * their DMA translated by the tables they were given until then.
+ */
+static void calgary_chip_reset_exit(Object *obj, ResetType type)
 {
-    CalgaryChipState *s = CALGARY_CHIP(dev);
+    CalgaryChipState *s = CALGARY_CHIP(obj);
 
     if (s->model) {
         calgary_chip_reset(s->model);
     }
 }
-
-static int calgary_chip_pre_save(void *opaque)
-{
-    CalgaryChipState *s = opaque;
-    size_t need = calgary_state_save(s->model, NULL, 0);
-
-    g_free(s->mig_buf);
-    s->mig_buf = g_malloc(need);
-    s->mig_len = calgary_state_save(s->model, s->mig_buf, need);
-    return s->mig_len == need ? 0 : -EINVAL;
-}
-
-static int calgary_chip_post_load(void *opaque, int version_id)
-{
-    CalgaryChipState *s = opaque;
-    char err[256] = "";
-
-    if (!calgary_state_load(s->model, s->mig_buf, s->mig_len, err,
-                            sizeof(err))) {
-        error_report("calgary%u: cannot restore state: %s", s->index, err);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static const VMStateDescription vmstate_calgary_chip = {
-    .name = TYPE_CALGARY_CHIP,
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .pre_save = calgary_chip_pre_save,
-    .post_load = calgary_chip_post_load,
-    .fields = (const VMStateField[]) {
-        VMSTATE_UINT32(mig_len, CalgaryChipState),
-        VMSTATE_VBUFFER_ALLOC_UINT32(mig_buf, CalgaryChipState, 1, NULL,
-                                     mig_len),
-        VMSTATE_END_OF_LIST()
-    },
-};
 
 static const Property calgary_chip_props[] = {
     DEFINE_PROP_UINT32("index", CalgaryChipState, index, 0),
@@ -242,15 +551,15 @@ static const Property calgary_chip_props[] = {
 static void calgary_chip_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
 
     dc->desc = "IBM Calgary/CalIOC2 chip register window";
     /* Before any chip exists: the model's log records go to QEMU's log. */
     calgary_log_init(calgary_log_enabled, calgary_log_line);
     dc->realize = calgary_chip_realize;
-    dc->unrealize = calgary_chip_unrealize;
     dc->vmsd = &vmstate_calgary_chip;
     dc->user_creatable = false;
-    device_class_set_legacy_reset(dc, calgary_chip_dev_reset);
+    rc->phases.exit = calgary_chip_reset_exit;
     device_class_set_props(dc, calgary_chip_props);
 }
 
@@ -259,6 +568,7 @@ static const TypeInfo calgary_chip_types[] = {
         .name = TYPE_CALGARY_CHIP,
         .parent = TYPE_SYS_BUS_DEVICE,
         .instance_size = sizeof(CalgaryChipState),
+        .instance_finalize = calgary_chip_finalize,
         .class_init = calgary_chip_class_init,
     },
 };

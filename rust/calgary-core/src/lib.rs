@@ -40,6 +40,7 @@ mod csr;
 pub mod diag;
 mod dma;
 pub mod layout;
+mod migrate;
 mod mmio;
 mod phb;
 pub mod platform;
@@ -59,6 +60,7 @@ pub use csr::{
 pub use dma::{
     Access, Direction, Fault, FaultReason, GuestMemory, Requester, Translation, XlateKind, TCE_LINE,
 };
+pub use migrate::{CacheLineImage, ChipImage, FaultImage, PhbImage, STAT_COUNT};
 pub use mmio::{GuestErrorKind, MmioEvent};
 pub use phb::{PhbConfig, PhbStats, StopState};
 pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};

@@ -25,7 +25,9 @@ use crate::{CachePolicy, Direction, Fault, FaultReason, PhbStats, Requester, Var
 
 /// Current snapshot format version.
 pub const SNAPSHOT_VERSION: u16 = 1;
-const MAGIC: &[u8; 8] = b"CALGSNAP";
+/// Snapshot magic.
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"CALGSNAP";
+const MAGIC: &[u8; 8] = SNAPSHOT_MAGIC;
 const STAT_COUNT: usize = 17;
 
 /// Why a snapshot was rejected.

@@ -46,6 +46,9 @@ macro_rules! check_abi {
     };
 }
 
+// After check_abi!, which it uses.
+mod migrate;
+
 struct HostMem {
     read_tce: sys::CalgaryReadTceFn,
     opaque: *mut c_void,

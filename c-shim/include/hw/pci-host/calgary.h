@@ -30,13 +30,18 @@ OBJECT_DECLARE_SIMPLE_TYPE(CalgaryChipState, CALGARY_CHIP)
 OBJECT_DECLARE_SIMPLE_TYPE(CalgaryPhbHost, CALGARY_PHB_HOST)
 OBJECT_DECLARE_SIMPLE_TYPE(CalgaryPhbFunc, CALGARY_PHB_FUNC)
 
-/* One device's DMA address space behind a PHB. */
+/*
+ * One requester's DMA address space behind a PHB, keyed by the (bus, devfn)
+ * that QEMU's PCI core hands get_address_space: a device's own, or for
+ * devices behind a conventional PCI-to-PCI bridge the bridge's.
+ */
 typedef struct CalgaryDevAS {
     IOMMUMemoryRegion iommu;
     MemoryRegion root;
     MemoryRegion msi;
     AddressSpace as;
     CalgaryPhbHost *phb;
+    PCIBus *bus;
     uint8_t devfn;
 } CalgaryDevAS;
 
@@ -50,9 +55,22 @@ struct CalgaryPhbHost {
     bool on_bus0;            /* bus0-phb=on: this PHB's bus is bus 0 */
     char bus_name[16];
     char bus_path[8];
-    int32_t irq_level[PCI_NUM_PINS];
-    CalgaryDevAS *das[256];
+    /*
+     * INTx: the PHB root bus's parent device is the PCI interrupt router on
+     * bus 0 (the PIIX function), as a pxb's root bus has the pxb; intx_pin
+     * maps a PIIX link to the router pin that bus 0's map_irq sends there.
+     */
+    PCIDevice *intx_router;
+    uint8_t intx_pin[PCI_NUM_PINS];
+    GHashTable *as_by_bdf;      /* CalgaryDevAS by (PCIBus *, devfn) */
 };
+
+/* One PHB's migration fields (calgary_state_export/_import). */
+typedef struct CalgaryPhbMig {
+    CalgaryPhbImage img;
+    CalgaryChipState *chip;      /* for the subsections' needed() */
+    uint32_t line_room;          /* cache lines img.lines has room for */
+} CalgaryPhbMig;
 
 struct CalgaryChipState {
     SysBusDevice parent_obj;
@@ -67,9 +85,8 @@ struct CalgaryChipState {
     uint32_t cache_line;
     uint64_t mem1_start;
     uint8_t phb_bus[CALGARY_PHBS_PER_CHIP];   /* set by the machine */
-    /* migration: the core's snapshot bytes */
-    uint8_t *mig_buf;
-    uint32_t mig_len;
+    /* migration: each PHB's fields, filled only around save and load */
+    CalgaryPhbMig mig[CALGARY_PHBS_PER_CHIP];
 };
 
 /* The PHB's own PCI function at devfn 0 of its bus. */
