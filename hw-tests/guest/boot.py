@@ -110,6 +110,8 @@ class BootSpec:
     silent_timeout: float = 0.0
     kdump: bool = False
     stats: bool = True
+    # the kernel direct-maps only E820 RAM (3.9+), see kernels.FEATURE_SINCE
+    ram_only_direct_map: bool = True
 
 
 @dataclass
@@ -431,7 +433,7 @@ class Runner:
                            "no capture kernel came up after the crash request" if not b.capture_banner else
                            "the capture kernel died before its userspace" if b.capture_at is None else
                            "the capture kernel panicked")
-                    diag, kernel_bug = kdump_diagnosis(b)
+                    diag, kernel_bug = kdump_diagnosis(b, spec.ram_only_direct_map)
                     # A capture kernel that faults reading the crashed
                     # kernel's table through an address it never mapped is
                     # a kernel defect the platform cannot change: the check
@@ -619,7 +621,8 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
             extra += f" {pl.crashkernel} calgary.kdump=1"
     initrd = kdump_initrd(r, k.path, label) if kdump else r.env["INITRD"]
     spec = BootSpec(f"{label}/{variant}", k.path, base_append(f"{common} {extra} {r.args.append}"), initrd, machine,
-                    r.matrix_devices(), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump)
+                    r.matrix_devices(), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump,
+                    ram_only_direct_map=pl.ram_only_direct_map)
     log(f"matrix: booting {spec.name} ({machine}, -m {MATRIX_MEM}{', kdump' if kdump else ''})")
     b = r.boot(spec)
     cell.boot = b
@@ -735,11 +738,15 @@ def apply_kernel_defects(b: Boot) -> None:
                                                     f"'{line.split(']', 1)[-1].strip()}'; check said: {c.reason}")
 
 
-def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
+def kdump_diagnosis(b: Boot, ram_only_direct_map: bool = True) -> tuple[str, bool]:
     """What the capture kernel's console says when it died: the oops
     location, and whether the faulting address is the direct-map alias of a
     TCE table the crashed kernel left in TAR while that table lies outside
-    the capture kernel's own RAM (Linux maps only its E820 RAM directly)."""
+    the capture kernel's own RAM. That is a kernel defect when the kernel
+    direct-maps only its E820 RAM (3.9+): no crash region can make the old
+    table reachable. An older kernel maps everything below its highest RAM
+    address, so a table above that is the crash region's placement (an era
+    rule), not the kernel: a FAIL."""
     start = next((i for i, l in enumerate(b.lines) if "CALGARY-KDUMP" in l), None)
     if start is None:
         return "", False
@@ -785,12 +792,22 @@ def kdump_diagnosis(b: Boot) -> tuple[str, bool]:
             base = fault - table
             if fault >= 0xFFFF_8000_0000_0000 and base % (1 << 30) == 0:
                 inside = any(a <= table <= e for a, e in usable)
-                kernel_bug = kernel_bug or (not inside and "calgary" in rip)
+                above = bool(usable) and table > max(e for _, e in usable)
+                fault_in_driver = not inside and "calgary" in rip
+                kernel_bug = kernel_bug or (fault_in_driver and ram_only_direct_map)
                 out.append(f"CR2 is the direct-map address (PAGE_OFFSET {base:#x}) of PHB {bus:#x}'s TCE table "
                            f"{table:#x} from TAR, which is {'inside' if inside else 'outside'} the capture "
                            f"kernel's usable RAM [{', '.join(f'{a:#x}-{e:#x}' for a, e in usable)}]: the driver "
                            "reads the crashed kernel's table through __va() (get_tce_space_from_tar, "
                            "calgary_init_bitmap_from_tce_table) and this kernel does not map that memory")
+                if fault_in_driver and ram_only_direct_map:
+                    out.append("this kernel direct-maps only E820 RAM (Linux 3.9+, 66520ebc2df3 \"x86, mm: Only "
+                               "direct map addresses that are marked as E820_RAM\"), and a capture kernel's RAM is "
+                               "its crash region: no crashkernel= placement makes the old table reachable")
+                elif fault_in_driver:
+                    out.append("this kernel maps everything below its highest RAM address"
+                               + (", and the table lies above the crash region: the crashkernel= placement "
+                                  "(kernels.py ERA_RULES) must put the region above the tables" if above else ""))
     return "; ".join(out), kernel_bug
 
 
