@@ -228,6 +228,25 @@ class Runner(unittest.TestCase):
         self.assertFalse(bug)
         self.assertNotIn("TCE table", diag)
 
+    def test_era_beyond_matrix_layout_is_unsupported(self):
+        from types import SimpleNamespace
+        k = kernels.KernelImage(path="x", version_string="2.6.24", version=(2, 6, 24))
+        pl = kernels.plan(k)
+        r = SimpleNamespace(props={"bus0-phb", "layout", "chips", "variant"})
+        cell = boot.matrix_cell(r, k, pl, "2.6.24", "calgary", 1.0)
+        self.assertEqual(cell.status, "unsupported")
+        self.assertIn("bus0-phb=on", cell.reason)
+        self.assertIsNone(cell.boot)
+        # a QEMU without the property: named as the machine's lack
+        cell = boot.matrix_cell(SimpleNamespace(props=set()), k, pl, "2.6.24", "calgary", 1.0)
+        self.assertIn("machine lacks bus0-phb=on", cell.reason)
+        # 2.6.18/19 need the legacy layout as well; CalIOC2 is n/a before 2.6.23
+        k18 = kernels.KernelImage(path="x", version_string="2.6.18", version=(2, 6, 18))
+        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calgary", 1.0)
+        self.assertIn("layout=legacy", cell.reason)
+        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calioc2", 1.0)
+        self.assertEqual((cell.status, cell.reason[:19]), ("n/a", "no CalIOC2 support "))
+
     def test_machine_property_parsing(self):
         out = ("calgary-machine options:\n  acpi=<OnOffAuto>      - Enable ACPI\n"
                "  chips=<uint32>         - number of Calgary chips (0-4)\n"
