@@ -5,11 +5,20 @@ use std::ffi::c_char;
 use calgary_core::regs::{REGISTERS, REG_COUNT};
 use calgary_core::{CacheLineImage, ChipImage, FaultImage, PhbImage, PHBS_PER_CHIP, STAT_COUNT};
 
-use crate::{chip_ref, put_str, sys};
+use crate::{chip_ref, guard, put_str, sys};
 
 // The header's sizes are the core's.
 const _: () = assert!(sys::CALGARY_REG_COUNT as usize == REG_COUNT);
 const _: () = assert!(sys::CALGARY_STAT_COUNT as usize == STAT_COUNT);
+// Registers 0..CALGARY_REG_COMMON are on both variants, the rest CalIOC2's
+// own (the shim migrates those in a CalIOC2 subsection).
+const _: () = {
+    let mut i = 0;
+    while i < REG_COUNT {
+        assert!(REGISTERS[i].calioc2_only == (i >= sys::CALGARY_REG_COMMON as usize));
+        i += 1;
+    }
+};
 
 fn fault_out(f: &FaultImage) -> sys::CalgaryFaultRecord {
     sys::CalgaryFaultRecord {
@@ -46,18 +55,20 @@ fn fault_in(f: &sys::CalgaryFaultRecord) -> FaultImage {
 /// None beyond the C ABI: any index is accepted.
 #[no_mangle]
 pub unsafe extern "C" fn calgary_reg_name(index: u32) -> *const c_char {
-    // The table's names are static Rust strings, not NUL-terminated: keep
-    // NUL-terminated copies, built once.
-    static NAMES: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        REGISTERS
-            .iter()
-            .map(|r| std::ffi::CString::new(r.name).unwrap_or_default())
-            .collect()
-    });
-    names
-        .get(index as usize)
-        .map_or(std::ptr::null(), |n| n.as_ptr())
+    guard("calgary_reg_name", std::ptr::null(), || {
+        // The table's names are static Rust strings, not NUL-terminated: keep
+        // NUL-terminated copies, built once.
+        static NAMES: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            REGISTERS
+                .iter()
+                .map(|r| std::ffi::CString::new(r.name).unwrap_or_default())
+                .collect()
+        });
+        names
+            .get(index as usize)
+            .map_or(std::ptr::null(), |n| n.as_ptr())
+    })
 }
 check_abi!(calgary_reg_name: unsafe extern "C" fn(u32) -> *const c_char);
 
@@ -72,54 +83,56 @@ pub unsafe extern "C" fn calgary_state_export(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    let Some(c) = chip_ref(chip) else {
-        put_str(err, err_len, "no chip");
-        return false;
-    };
-    if img.is_null() {
-        put_str(err, err_len, "no image buffer");
-        return false;
-    }
-    let Some(image) = c.with(None, |chip, _| Some(chip.export_image())) else {
-        put_str(
-            err,
-            err_len,
-            "the chip model failed; its state cannot be saved until a reset",
-        );
-        return false;
-    };
-    // SAFETY: the caller gave 4 images.
-    let out = unsafe { std::slice::from_raw_parts_mut(img, PHBS_PER_CHIP) };
-    for (o, p) in out.iter_mut().zip(image.phbs.iter()) {
-        let room = if o.lines.is_null() {
-            0
-        } else {
-            o.n_lines as usize
+    guard("calgary_state_export", false, || {
+        let Some(c) = chip_ref(chip) else {
+            put_str(err, err_len, "no chip");
+            return false;
         };
-        if p.cache_lines.len() > room {
-            put_str(err, err_len, "more valid TCE cache lines than room given");
+        if img.is_null() {
+            put_str(err, err_len, "no image buffer");
             return false;
         }
-        o.regs = p.regs;
-        o.latched = fault_out(&p.latched);
-        o.last = fault_out(&p.last_fault);
-        o.stats = p.stats;
-        o.cache_clock = p.cache_clock;
-        o.n_lines = p.cache_lines.len() as u32;
-        o.pad = 0;
-        for (i, l) in p.cache_lines.iter().enumerate() {
-            // SAFETY: i < room, the buffer's size.
-            unsafe {
-                *o.lines.add(i) = sys::CalgaryCacheLine {
-                    stamp: l.stamp,
-                    tce: l.tce,
-                    slot: l.slot,
-                    tag: l.tag,
-                };
+        let Some(image) = c.with(None, |chip, _| Some(chip.export_image())) else {
+            put_str(
+                err,
+                err_len,
+                "the chip model failed; its state cannot be saved until a reset",
+            );
+            return false;
+        };
+        // SAFETY: the caller gave 4 images.
+        let out = unsafe { std::slice::from_raw_parts_mut(img, PHBS_PER_CHIP) };
+        for (o, p) in out.iter_mut().zip(image.phbs.iter()) {
+            let room = if o.lines.is_null() {
+                0
+            } else {
+                o.n_lines as usize
+            };
+            if p.cache_lines.len() > room {
+                put_str(err, err_len, "more valid TCE cache lines than room given");
+                return false;
+            }
+            o.regs = p.regs;
+            o.latched = fault_out(&p.latched);
+            o.last = fault_out(&p.last_fault);
+            o.stats = p.stats;
+            o.cache_clock = p.cache_clock;
+            o.n_lines = p.cache_lines.len() as u32;
+            o.pad = 0;
+            for (i, l) in p.cache_lines.iter().enumerate() {
+                // SAFETY: i < room, the buffer's size.
+                unsafe {
+                    *o.lines.add(i) = sys::CalgaryCacheLine {
+                        stamp: l.stamp,
+                        tce: l.tce,
+                        slot: l.slot,
+                        tag: l.tag,
+                    };
+                }
             }
         }
-    }
-    true
+        true
+    })
 }
 check_abi!(calgary_state_export: unsafe extern "C" fn(*mut sys::CalgaryChip, *mut sys::CalgaryPhbImage, *mut c_char, usize) -> bool);
 
@@ -134,50 +147,52 @@ pub unsafe extern "C" fn calgary_state_import(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    let Some(c) = chip_ref(chip) else {
-        put_str(err, err_len, "no chip");
-        return false;
-    };
-    if img.is_null() {
-        put_str(err, err_len, "no image");
-        return false;
-    }
-    // SAFETY: the caller gave 4 images.
-    let input = unsafe { std::slice::from_raw_parts(img, PHBS_PER_CHIP) };
-    let phbs: [PhbImage; PHBS_PER_CHIP] = std::array::from_fn(|i| {
-        let p = &input[i];
-        let lines = if p.lines.is_null() || p.n_lines == 0 {
-            &[][..]
-        } else {
-            // SAFETY: the caller gave n_lines lines.
-            unsafe { std::slice::from_raw_parts(p.lines, p.n_lines as usize) }
+    guard("calgary_state_import", false, || {
+        let Some(c) = chip_ref(chip) else {
+            put_str(err, err_len, "no chip");
+            return false;
         };
-        PhbImage {
-            regs: p.regs,
-            latched: fault_in(&p.latched),
-            last_fault: fault_in(&p.last),
-            stats: p.stats,
-            cache_clock: p.cache_clock,
-            cache_lines: lines
-                .iter()
-                .map(|l| CacheLineImage {
-                    slot: l.slot,
-                    tag: l.tag,
-                    stamp: l.stamp,
-                    tce: l.tce,
-                })
-                .collect(),
+        if img.is_null() {
+            put_str(err, err_len, "no image");
+            return false;
         }
-    });
-    let image = ChipImage { phbs };
-    match c.with(Err("internal error".to_string()), |chip, _| {
-        chip.import_image(&image).map_err(|e| e.to_string())
-    }) {
-        Ok(()) => true,
-        Err(msg) => {
-            put_str(err, err_len, &msg);
-            false
+        // SAFETY: the caller gave 4 images.
+        let input = unsafe { std::slice::from_raw_parts(img, PHBS_PER_CHIP) };
+        let phbs: [PhbImage; PHBS_PER_CHIP] = std::array::from_fn(|i| {
+            let p = &input[i];
+            let lines = if p.lines.is_null() || p.n_lines == 0 {
+                &[][..]
+            } else {
+                // SAFETY: the caller gave n_lines lines.
+                unsafe { std::slice::from_raw_parts(p.lines, p.n_lines as usize) }
+            };
+            PhbImage {
+                regs: p.regs,
+                latched: fault_in(&p.latched),
+                last_fault: fault_in(&p.last),
+                stats: p.stats,
+                cache_clock: p.cache_clock,
+                cache_lines: lines
+                    .iter()
+                    .map(|l| CacheLineImage {
+                        slot: l.slot,
+                        tag: l.tag,
+                        stamp: l.stamp,
+                        tce: l.tce,
+                    })
+                    .collect(),
+            }
+        });
+        let image = ChipImage { phbs };
+        match c.with(Err("internal error".to_string()), |chip, _| {
+            chip.import_image(&image).map_err(|e| e.to_string())
+        }) {
+            Ok(()) => true,
+            Err(msg) => {
+                put_str(err, err_len, &msg);
+                false
+            }
         }
-    }
+    })
 }
 check_abi!(calgary_state_import: unsafe extern "C" fn(*mut sys::CalgaryChip, *const sys::CalgaryPhbImage, *mut c_char, usize) -> bool);
