@@ -134,19 +134,28 @@ class Intx(unittest.TestCase):
         self.edu_irq("A", True)
         self.edu_irq("B", True)
         self.m.irq_sync()
-        self.m.qmp_cmd("system_reset")
-        time.sleep(0.5)
-        self.assertTrue(self.m.alive(), self.m.output())
+        with self.m.paused():
+            self.m.qmp_cmd("system_reset")
+            deadline = time.time() + 10
+            while self.m.pirq(0) != 0x80:          # the PIIX's reset value
+                self.assertLess(time.time(), deadline, "no reset")
+                time.sleep(0.05)
+            self.assertTrue(self.m.alive(), self.m.output())
+            # RAM survives a reset: forget the first boot's Rio table.
+            seg = struct.unpack("<H", self.m.memread(0x40E, 2))[0]
+            self.m.memset((seg << 4) + 0x180, 16, 0)
         self.m.wait_rio()
         self.m.irq_sync()
         self.m.set_pirq(0, 5)             # nothing pending: no raise
         self.m.set_pirq(1, 9)
         self.assertEqual([e for e in self.m.irq_sync() if e.endswith((" 5", " 9"))], [])
         bar = self.m.bar0(bus_of(0, 0), 1 << 3)
+        # The firmware runs again: keep to the line under test.
+        on5 = lambda ev: [e for e in ev if e.endswith(" 5")]
         self.m.writel(bar + EDU_IRQ_RAISE, 1)
-        self.assertEqual(self.m.irq_sync(), ["IRQ raise 5"])
+        self.assertEqual(on5(self.m.irq_sync()), ["IRQ raise 5"])
         self.m.writel(bar + EDU_IRQ_ACK, 1)
-        self.assertEqual(self.m.irq_sync(), ["IRQ lower 5"])
+        self.assertEqual(on5(self.m.irq_sync()), ["IRQ lower 5"])
 
 
 def tce(phys, read=True, write=True):

@@ -197,13 +197,31 @@ static void calgary_mig_alloc(CalgaryChipState *s)
     }
 }
 
+/* The core reads and writes the four images as one contiguous array. */
+static bool calgary_mig_export(CalgaryChipState *s, char *err, size_t len)
+{
+    CalgaryPhbImage img[CALGARY_PHBS_PER_CHIP];
+    int p;
+
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        img[p] = s->mig[p].img;
+    }
+    if (!calgary_state_export(s->model, img, err, len)) {
+        return false;
+    }
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        s->mig[p].img = img[p];
+    }
+    return true;
+}
+
 static int calgary_chip_pre_save(void *opaque)
 {
     CalgaryChipState *s = opaque;
     char err[256] = "";
 
     calgary_mig_alloc(s);
-    if (!calgary_state_export(s->model, &s->mig[0].img, err, sizeof(err))) {
+    if (!calgary_mig_export(s, err, sizeof(err))) {
         error_report("calgary%u: cannot save state: %s", s->index, err);
         calgary_mig_free(s);
         return -EINVAL;
@@ -228,7 +246,7 @@ static int calgary_chip_pre_load(void *opaque)
     int p;
 
     calgary_mig_alloc(s);
-    if (!calgary_state_export(s->model, &s->mig[0].img, err, sizeof(err))) {
+    if (!calgary_mig_export(s, err, sizeof(err))) {
         error_report("calgary%u: cannot load state: %s", s->index, err);
         calgary_mig_free(s);
         return -EINVAL;
@@ -247,10 +265,15 @@ static int calgary_chip_pre_load(void *opaque)
 static int calgary_chip_post_load(void *opaque, int version_id)
 {
     CalgaryChipState *s = opaque;
+    CalgaryPhbImage img[CALGARY_PHBS_PER_CHIP];
     char err[256] = "";
-    bool ok = calgary_state_import(s->model, &s->mig[0].img, err,
-                                   sizeof(err));
+    bool ok;
+    int p;
 
+    for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+        img[p] = s->mig[p].img;
+    }
+    ok = calgary_state_import(s->model, img, err, sizeof(err));
     calgary_mig_free(s);
     if (!ok) {
         error_report("calgary%u: cannot restore state: %s", s->index, err);
@@ -415,7 +438,8 @@ static bool calgary_mig_fields_match(const VMStateDescription *vmsd,
         size_t idx = (f->offset - base) / sizeof(uint64_t);
         const char *want;
 
-        if (f->offset < base || idx >= CALGARY_REG_COUNT) {
+        if (f->info != &vmstate_info_uint64 || f->offset < base ||
+            idx >= CALGARY_REG_COUNT) {
             continue;
         }
         want = calgary_reg_name(idx);
