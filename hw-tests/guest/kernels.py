@@ -64,6 +64,13 @@ ERA_RULES: list[Rule] = [
     # RAM address: a crash region above the tables lets it reach them.
     Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@512M",
          why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
+    # 2.6.35-3.8: bootmem is memblock, which allocates top-down, so the TCE
+    # tables sit high in RAM; the capture kernel still maps everything below
+    # its highest RAM address. The region goes to the top of RAM, just under
+    # the initrd QEMU loads there (below 1536M - 128 KiB of ACPI data, about
+    # 12 MiB for the kdump initramfs), so the tables end up below its end.
+    Rule("kdump-region-top", (2, 6, 35), (3, 8), crashkernel="crashkernel=176M@1344M",
+         why="capture kernel maps [0, end of its RAM) and memblock puts the TCE tables high: crash region at the top"),
 ]
 DEFAULT_CRASHKERNEL = "crashkernel=192M"
 

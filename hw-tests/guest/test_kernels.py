@@ -124,6 +124,8 @@ class Planning(unittest.TestCase):
         self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=192M@512M"))
         p = kernels.plan(self.img("2.6.32"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@512M"))
+        p = kernels.plan(self.img("3.0.101"))
+        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=176M@1344M"))
         p = kernels.plan(self.img("3.10.0"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M"))
 
