@@ -354,3 +354,181 @@ fn platform_check_refuses_bridge_and_window_bars_in_legacy_only() {
         "{msg}"
     );
 }
+
+// ------------------------------------------------------------- migration
+
+unsafe extern "C" fn tce_reader(
+    _opaque: *mut std::ffi::c_void,
+    _addr: u64,
+    values: *mut u64,
+    count: u32,
+) -> bool {
+    for i in 0..count as usize {
+        // A valid read/write TCE for page 0x03000000.
+        unsafe { *values.add(i) = 0x0300_0000 | 3 };
+    }
+    true
+}
+
+fn caching_chip() -> *mut sys::CalgaryChip {
+    let mut err = [0 as c_char; 160];
+    let mut ev = std::mem::MaybeUninit::<sys::CalgaryEvent>::zeroed();
+    let mut x = std::mem::MaybeUninit::<sys::CalgaryXlate>::zeroed();
+    unsafe {
+        // test_chip's configuration, with a TCE reader.
+        let mut cfg = std::mem::MaybeUninit::<sys::CalgaryChipConfig>::zeroed().assume_init();
+        cfg.variant = sys::CALGARY_VARIANT_CALGARY;
+        cfg.bbar = 0xfef0_0000;
+        cfg.cache_policy = sys::CALGARY_CACHE_FAITHFUL;
+        cfg.cache_entries = 64;
+        cfg.cache_ways = 4;
+        cfg.cache_line = 1;
+        for p in 0..4u8 {
+            cfg.phb[p as usize].first_bus = 0x20 + 4 * p;
+            cfg.phb[p as usize].last_bus = 0x20 + 4 * p;
+            cfg.phb[p as usize].mem1_start = 0xe000_0000;
+            cfg.phb[p as usize].mem1_limit = 0xffff_ffff;
+        }
+        let chip = calgary_chip_new(
+            &cfg,
+            Some(tce_reader),
+            std::ptr::null_mut(),
+            err.as_mut_ptr(),
+            err.len(),
+        );
+        assert!(!chip.is_null());
+        calgary_mmio_write(chip, 0x588, 8, 0x0100_0000, ev.as_mut_ptr()); // TAR 1
+        calgary_mmio_write(chip, 0x9160, 4, 0x2000_0000, ev.as_mut_ptr()); // enable
+        assert!(calgary_translate(
+            chip,
+            1,
+            0x5000,
+            sys::CALGARY_ACCESS_READ,
+            0x24,
+            8,
+            x.as_mut_ptr()
+        ));
+        chip
+    }
+}
+
+fn images(room: u32, buf: &mut [Vec<sys::CalgaryCacheLine>; 4]) -> [sys::CalgaryPhbImage; 4] {
+    std::array::from_fn(|p| {
+        buf[p] = vec![unsafe { std::mem::zeroed() }; room as usize];
+        let mut img: sys::CalgaryPhbImage = unsafe { std::mem::zeroed() };
+        img.lines = buf[p].as_mut_ptr();
+        img.n_lines = room;
+        img
+    })
+}
+
+#[test]
+fn migration_image_round_trips_through_the_c_abi() {
+    let mut err = [0 as c_char; 160];
+    let a = caching_chip();
+    let mut buf_a: [Vec<sys::CalgaryCacheLine>; 4] = Default::default();
+    let mut img = images(64, &mut buf_a);
+    unsafe {
+        assert!(calgary_state_export(
+            a,
+            img.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        assert_eq!(img[1].n_lines, 1);
+        assert_eq!(img[0].n_lines, 0);
+        assert_eq!(img[1].regs[1], 0x0100_0000, "TAR of PHB 1");
+        assert_eq!(img[1].stats[0], 1, "one translation");
+
+        // A fresh chip takes the image and gives back the same fields.
+        let b = caching_chip();
+        calgary_chip_reset(b);
+        assert!(calgary_state_import(
+            b,
+            img.as_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        let mut buf_b: [Vec<sys::CalgaryCacheLine>; 4] = Default::default();
+        let mut back = images(64, &mut buf_b);
+        assert!(calgary_state_export(
+            b,
+            back.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        for p in 0..4 {
+            assert_eq!(back[p].regs, img[p].regs);
+            assert_eq!(back[p].stats, img[p].stats);
+            assert_eq!(back[p].n_lines, img[p].n_lines);
+        }
+        assert_eq!(buf_b[1][0].tce, buf_a[1][0].tce);
+        assert_eq!(buf_b[1][0].tag, 5);
+        calgary_chip_free(a);
+        calgary_chip_free(b);
+    }
+}
+
+#[test]
+fn migration_export_and_import_refuse_cleanly() {
+    let mut err = [0 as c_char; 160];
+    let a = caching_chip();
+    unsafe {
+        // No room for PHB 1's cached line: refused, with a message.
+        let mut none: [Vec<sys::CalgaryCacheLine>; 4] = Default::default();
+        let mut img = images(0, &mut none);
+        assert!(!calgary_state_export(
+            a,
+            img.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        assert!(err_str(&err).contains("cache lines"), "{}", err_str(&err));
+        assert!(!calgary_state_export(
+            std::ptr::null_mut(),
+            img.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+
+        // CSR set without a latched fault: refused, chip unchanged.
+        let mut buf: [Vec<sys::CalgaryCacheLine>; 4] = Default::default();
+        let mut img = images(64, &mut buf);
+        assert!(calgary_state_export(
+            a,
+            img.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        let tar = img[1].regs[1];
+        img[1].regs[1] = 0x0200_0000;
+        img[1].regs[4] = 0x8000_0000;
+        assert!(!calgary_state_import(
+            a,
+            img.as_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        assert!(err_str(&err).contains("CSR"), "{}", err_str(&err));
+        let mut buf2: [Vec<sys::CalgaryCacheLine>; 4] = Default::default();
+        let mut now = images(64, &mut buf2);
+        assert!(calgary_state_export(
+            a,
+            now.as_mut_ptr(),
+            err.as_mut_ptr(),
+            err.len()
+        ));
+        assert_eq!(now[1].regs[1], tar);
+
+        // Register names as the shim's vmstate fields use them.
+        let name = |i| {
+            let p = calgary_reg_name(i);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        };
+        assert_eq!(name(1).as_deref(), Some("TAR"));
+        assert_eq!(name(4).as_deref(), Some("CSR"));
+        assert_eq!(name(34).as_deref(), Some("PAGE_MIG_CTRL"));
+        assert_eq!(name(sys::CALGARY_REG_COUNT), None);
+        calgary_chip_free(a);
+    }
+}
