@@ -39,6 +39,8 @@ pub(crate) struct Phb {
     /// QEMU retries a blocked DMA in small pieces, one translate call each;
     /// repeats of the same page by the same requester count once.
     pub last_block: Option<(u64, Direction, Requester)>,
+    /// Armed fault injections and their counters (`inject.rs`).
+    pub inject: crate::inject::PhbInject,
 }
 
 impl Phb {
@@ -55,6 +57,7 @@ impl Phb {
             stats: PhbStats::default(),
             derived: Derived::default(),
             last_block: None,
+            inject: Default::default(),
         };
         p.recompute();
         p
@@ -196,6 +199,8 @@ impl Chip {
         diag::reset(self.name());
         for (i, p) in self.phbs.iter_mut().enumerate() {
             let stats = p.stats;
+            let mut inject = p.inject;
+            inject.reset();
             let pcfg = self.cfg.phbs.get(i).copied().unwrap_or(PhbConfig {
                 first_bus: 0,
                 last_bus: 0,
@@ -204,6 +209,7 @@ impl Chip {
             });
             *p = Phb::new(&self.cfg, &pcfg);
             p.stats = stats;
+            p.inject = inject;
         }
     }
 
@@ -287,7 +293,14 @@ impl Chip {
                 }
             }
         }
-        let full = self.peek_reg(reg, phb);
+        let mut full = self.peek_reg(reg, phb);
+        if let Some(p) = self.phbs.get_mut(phb) {
+            let (v, fired) = crate::inject::on_read(p, reg.id, full);
+            full = v;
+            if fired {
+                crate::inject::read_fired(self.name(), phb, reg.id, v);
+            }
+        }
         let v = match part {
             Part::Full => full,
             Part::High => full >> 32,
@@ -301,6 +314,10 @@ impl Chip {
     pub fn mmio_peek(&self, offset: u64, size: u32) -> Option<u64> {
         let (reg, phb, part) = self.locate(offset, size, false).ok()?;
         let full = self.peek_reg(reg, phb);
+        let full = match self.phbs.get(phb) {
+            Some(p) => crate::inject::peek(p, reg.id, full),
+            None => full,
+        };
         Some(match part {
             Part::Full => full,
             Part::High => full >> 32,
@@ -333,7 +350,7 @@ impl Chip {
     }
 
     /// How this chip names itself in diagnostics.
-    fn name(&self) -> ChipName<'_> {
+    pub(crate) fn name(&self) -> ChipName<'_> {
         ChipName {
             name: self.name.as_deref(),
             bbar: self.cfg.bbar,
@@ -395,6 +412,7 @@ impl Chip {
                 p.set_reg(RegId::Csr, 0);
                 p.set_reg(RegId::Plssr, 0);
                 p.latched = None;
+                p.inject.state.error_latched = false;
                 was.then_some(MmioEvent::ErrorCleared { phb: phb8 })
             }
             Behaviour::PhbConfig => {
@@ -558,9 +576,28 @@ impl Chip {
         } else {
             None
         };
+        // Injected TCE fetch failure: QEMU's retries of the blocked access
+        // fail with it (inject.rs).
+        if device && p.inject.is_sticky(index, dir, req) {
+            return Err(block(
+                name,
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::TceReadFailed,
+                device,
+            ));
+        }
+        let failed_before = p.inject.stats.tce_fetch_failures;
         let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
             Some(t) => t,
             None => {
+                if p.inject.stats.tce_fetch_failures != failed_before {
+                    p.inject.sticky = Some((index, dir, req));
+                    crate::inject::fetch_failed(name, phb, io_addr, req);
+                }
                 return Err(block(
                     name,
                     p,
@@ -570,7 +607,7 @@ impl Chip {
                     req,
                     FaultReason::TceReadFailed,
                     device,
-                ))
+                ));
             }
         };
         let tce = TceBits::from_bits_retain(tce);
@@ -594,6 +631,7 @@ impl Chip {
         if device {
             p.stats.translations = p.stats.translations.wrapping_add(1);
             p.last_block = None;
+            p.inject.translated(req);
         }
         Ok(Translation {
             phys: tce.page() | (io_addr & TCE_PAGE_MASK),
@@ -720,15 +758,19 @@ fn fetch_tce(
     mem: &dyn GuestMemory,
 ) -> Option<u64> {
     let stats = &mut p.stats;
-    let read_mem = |stats: &mut PhbStats| {
+    let inj = &mut p.inject;
+    let read_mem = |stats: &mut PhbStats, inj: &mut crate::inject::PhbInject| {
         if device {
             stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
+            if inj.take_fetch_failure() {
+                return None;
+            }
         }
         tce_addr.and_then(|a| mem.read_u64_be(a))
     };
     let valid = |t: u64| TceBits::from_bits_retain(t).valid();
     match policy {
-        CachePolicy::Off => read_mem(stats),
+        CachePolicy::Off => read_mem(stats, inj),
         CachePolicy::Faithful => {
             if let Some(slot) = p.cache.find(idx) {
                 if device {
@@ -746,7 +788,7 @@ fn fetch_tce(
                 // later is still seen without a flush).
                 let mut tces = [0u64; TCE_LINE];
                 stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
-                if !mem.read_tce_line(addr, &mut tces) {
+                if inj.take_fetch_failure() || !mem.read_tce_line(addr, &mut tces) {
                     return None;
                 }
                 let mut want = None;
@@ -761,7 +803,7 @@ fn fetch_tce(
                 }
                 return want;
             }
-            let t = read_mem(stats)?;
+            let t = read_mem(stats, inj)?;
             if device && valid(t) && p.cache.insert(idx, t) {
                 stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
             }
@@ -770,7 +812,7 @@ fn fetch_tce(
         CachePolicy::Coherent => {
             if let Some(slot) = p.cache.find(idx) {
                 let cached = p.cache.tce_at(slot);
-                let fresh = read_mem(stats);
+                let fresh = read_mem(stats, inj);
                 if !device {
                     return fresh;
                 }
@@ -797,7 +839,7 @@ fn fetch_tce(
                 if device {
                     stats.cache_misses = stats.cache_misses.wrapping_add(1);
                 }
-                let t = read_mem(stats)?;
+                let t = read_mem(stats, inj)?;
                 if device && valid(t) && p.cache.insert(idx, t) {
                     stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
                 }
@@ -837,7 +879,7 @@ fn block(
         p.last_block = Some(key);
         p.stats.count_blocked(reason);
     }
-    if p.latched.is_none() {
+    if crate::inject::csr_free(p) {
         f.newly_latched = true;
         let (csr, plssr) = csr_encode(&f);
         p.set_reg(RegId::Csr, u64::from(csr));
