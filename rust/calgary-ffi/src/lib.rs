@@ -46,6 +46,13 @@ macro_rules! check_abi {
     };
 }
 
+// After the macro: it uses `check_abi!`.
+mod inject;
+pub use inject::{
+    calgary_inject_count, calgary_inject_get_text, calgary_inject_info, calgary_inject_spec_apply,
+    calgary_inject_text,
+};
+
 struct HostMem {
     read_tce: sys::CalgaryReadTceFn,
     opaque: *mut c_void,
@@ -766,6 +773,7 @@ fn phb_summary(chip: &Chip, phb: usize) -> Option<String> {
             f.dir, f.requester, f.io_addr, f.reason
         );
     }
+    inject::summary_suffix(chip, phb, &mut out);
     Some(out)
 }
 
