@@ -309,6 +309,7 @@ pub(crate) fn summary_suffix(chip: &Chip, phb: usize, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
