@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO / "hw-tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qmp import Qmp  # noqa: E402  (shared QMP client)
 import kernels  # noqa: E402
+import inject_checks  # noqa: E402
 
 DEFAULT_QEMU = REPO / "build" / "qemu-system-x86_64"
 ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
@@ -110,6 +111,10 @@ class BootSpec:
     silent_timeout: float = 0.0
     kdump: bool = False
     stats: bool = True
+    # on_sync(tag, qmp, boot): called at every guest sync point (after the
+    # counters were read, before the ack) and with tag "end" at the last
+    # QMP look; inject_checks.py arms its faults there.
+    on_sync: object = None
 
 
 @dataclass
@@ -339,6 +344,8 @@ class Runner:
                     # answer yet) keeps the first snapshot.
                     if tag not in b.snapshots:
                         b.snapshots[tag] = self.read_stats(get_qmp(), spec.chips)
+                        if spec.on_sync:
+                            spec.on_sync(tag, get_qmp(), b)
             except (OSError, ConnectionError, ValueError) as e:
                 b.checks.append(Check("FAIL", f"{name}:qmp-sync-{tag}", f"QMP: {e}"))
             try:
@@ -464,6 +471,8 @@ class Runner:
                             time.sleep(0.2)
                         if spec.stats and not spec.probe:
                             b.stats = self.read_stats(qmp, spec.chips)
+                        if spec.on_sync:
+                            spec.on_sync("end", qmp, b)
                 except (OSError, ConnectionError, ValueError) as e:
                     b.checks.append(Check("FAIL", f"{name}:qmp", f"QMP: {e}"))
         finally:
@@ -933,7 +942,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu", default=os.environ.get("CALGARY_QEMU", str(DEFAULT_QEMU)))
     ap.add_argument("--timeout", type=float, default=None, help="seconds per boot (default 300 TCG, 90 KVM; doubled with kdump)")
     ap.add_argument("--log", default=None, help="append the console of every boot here")
-    ap.add_argument("--suite", choices=["default", "kernel", "all"], default=None)
+    ap.add_argument("--suite", choices=["default", "kernel", "all", "inject"], default=None,
+                    help="inject: only the fault-injection boots (inject_checks.py); kernel and all run them "
+                         "after the matrix")
+    ap.add_argument("--no-inject", action="store_true", help="kernel/all without the fault-injection boots")
     ap.add_argument("--machine", choices=["auto", "calgary", "pc"], default="auto")
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     ap.add_argument("--chips", type=int, default=1, help="chips of the default suite (the matrix uses 2)")
@@ -990,6 +1002,8 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(Check("SKIP", "kernel-matrix", "no calgary machine in this QEMU"))
             else:
                 cells = run_matrix(r, paths, timeout, checks, boots)
+        if suite in ("kernel", "all", "inject") and paths and r.calgary and not args.no_inject:
+            inject_checks.run(sys.modules[__name__], r, paths, timeout, checks, boots)
     finally:
         r.close()
 
