@@ -191,11 +191,11 @@ class ErrorRegisters(unittest.TestCase):
                 time.sleep(0.5)
 
     def test_bad_machine_property_names_the_item(self):
-        out, rc = run_qemu(["-machine", "calgary,inject=calgary0.9/split-busy=1", "-display", "none",
+        rc, out = run_qemu(["-machine", "calgary,inject=calgary0.9/split-busy=1", "-display", "none",
                             "-nodefaults", "-S"])
         self.assertNotEqual(rc, 0)
         self.assertIn("calgary0.9/split-busy=1", out)
-        out, rc = run_qemu(["-machine", "calgary,chips=1,inject=calgary1.0/split-busy=1",
+        rc, out = run_qemu(["-machine", "calgary,chips=1,inject=calgary1.0/split-busy=1",
                             "-display", "none", "-nodefaults", "-S"])
         self.assertNotEqual(rc, 0)
         self.assertIn("no chip 1", out)
@@ -208,7 +208,7 @@ class ErrorRegisters(unittest.TestCase):
                          "inject-error", "inject-error-regs", "stat-inject-split-busy-reads"):
                 self.assertIn(name, desc)
                 self.assertTrue(desc[name], name + " has no description")
-        out, _ = run_qemu(["-machine", "calgary,help"])
+        _, out = run_qemu(["-machine", "calgary,help"])
         self.assertIn("inject=", out)
 
 
