@@ -329,8 +329,10 @@ bool calgary_inject_info(CalgaryChip *chip, uint32_t phb,
 /*
  * The machine's inject= property: items "calgaryC.P/KIND=VALUE" separated
  * by ';', KIND one of split-busy, softstop-fault, tce-fetch-fail, error,
- * error-regs. Applied to @chips[0..n_chips-1]; on the first bad item
- * returns false with a one-line message (earlier items stay applied).
+ * error-regs. Applied to @chips[0..n_chips-1]; items of a NULL entry are
+ * checked but not applied (a chip's reset passes only itself). On the
+ * first bad item returns false with a one-line message (earlier items stay
+ * applied).
  */
 bool calgary_inject_spec_apply(CalgaryChip *const *chips, uint32_t n_chips,
                                const char *spec, char *err, size_t err_len);

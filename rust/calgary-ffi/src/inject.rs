@@ -270,6 +270,9 @@ pub unsafe extern "C" fn calgary_inject_spec_apply(
                 .get(chip)
                 .ok_or_else(|| format!("'{item}': no chip {chip} (chips={})", chips.len()))?;
             let inj = parse(kind, value).map_err(|e| format!("'{item}': {e}"))?;
+            if c.is_null() {
+                return Ok(()); // another chip's item (a reset applies one chip's)
+            }
             apply(c, phb as u32, inj).map_err(|e| format!("'{item}': {e}"))
         });
         if !report(r, err, err_len) {

@@ -176,6 +176,42 @@ fn machine_inject_list_applies_per_chip_and_phb() {
             .into_owned();
         assert!(msg.contains(want), "{msg}");
     }
+    // A chip's reset passes only itself: other chips' items are skipped,
+    // still checked.
+    let only1 = [std::ptr::null_mut(), chips[1]];
+    unsafe {
+        calgary_inject_count(
+            chips[0],
+            1,
+            sys::CALGARY_INJECT_SPLIT_BUSY,
+            0,
+            err.as_mut_ptr(),
+            err.len(),
+        );
+        calgary_inject_count(
+            chips[1],
+            3,
+            sys::CALGARY_INJECT_SOFTSTOP_FAULT,
+            0,
+            err.as_mut_ptr(),
+            err.len(),
+        );
+    }
+    assert!(unsafe {
+        calgary_inject_spec_apply(
+            only1.as_ptr(),
+            2,
+            spec.as_ptr(),
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    });
+    assert_eq!(info(chips[0], 1).split_busy, 0);
+    assert_eq!(info(chips[1], 3).softstop_faults, 5);
+    let bad = c"calgary0.0/split-busy=x";
+    assert!(!unsafe {
+        calgary_inject_spec_apply(only1.as_ptr(), 2, bad.as_ptr(), err.as_mut_ptr(), err.len())
+    });
     // No list: nothing to do.
     assert!(unsafe {
         calgary_inject_spec_apply(
