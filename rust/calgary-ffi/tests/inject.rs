@@ -196,6 +196,8 @@ fn machine_inject_list_applies_per_chip_and_phb() {
             err.as_mut_ptr(),
             err.len(),
         );
+        // as after a reset: CSR clear again
+        calgary_chip_reset(chips[1]);
     }
     assert!(unsafe {
         calgary_inject_spec_apply(
