@@ -26,8 +26,8 @@ use core::fmt;
 
 use log::Level;
 
-use crate::chip::Phb;
 use crate::diag::{self, ChipName};
+use crate::phb::Phb;
 use crate::regs::{PmrBits, RegId};
 use crate::{Chip, Direction, Requester, Variant, PHBS_PER_CHIP};
 
@@ -454,6 +454,29 @@ pub(crate) fn read_fired(chip: ChipName<'_>, phb: usize, id: RegId, v: u64) {
             id.info().name
         );
     }
+}
+
+/// A retry of an access whose TCE fetch an injection failed: blocked
+/// again (counted once, like any repeat of a blocked page).
+#[cold]
+pub(crate) fn sticky_block(
+    name: ChipName<'_>,
+    p: &mut Phb,
+    phb: usize,
+    io_addr: u64,
+    dir: Direction,
+    req: Requester,
+) -> crate::Fault {
+    crate::tce::block(
+        name,
+        p,
+        phb,
+        io_addr,
+        dir,
+        req,
+        crate::FaultReason::TceReadFailed,
+        true,
+    )
 }
 
 /// A TCE fetch was failed by injection (Info; cold, the DMA is blocked).

@@ -166,11 +166,11 @@ impl Edu {
         Ok(())
     }
     /// RAM (bus address `io`) -> edu buffer at offset `off`.
-    pub fn to_device(&self, io: u64, off: u64, cnt: u64) -> Result<(), String> {
+    pub fn dma_to_device(&self, io: u64, off: u64, cnt: u64) -> Result<(), String> {
         self.dma(io, EDU_BUF + off, cnt, false)
     }
     /// edu buffer at offset `off` -> RAM (bus address `io`).
-    pub fn from_device(&self, off: u64, io: u64, cnt: u64) -> Result<(), String> {
+    pub fn dma_from_device(&self, off: u64, io: u64, cnt: u64) -> Result<(), String> {
         self.dma(EDU_BUF + off, io, cnt, true)
     }
 }
