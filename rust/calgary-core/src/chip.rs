@@ -474,7 +474,7 @@ impl Chip {
         };
         // Injected TCE fetch failure: QEMU's retries of the blocked access
         // fail with it (inject.rs).
-        if device && p.inject.is_sticky(index, dir, req) {
+        if device && p.inject.is_sticky(io_addr, dir, req) {
             return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
         }
         let failed_before = p.inject.stats.tce_fetch_failures;
@@ -482,7 +482,7 @@ impl Chip {
             Some(t) => t,
             None => {
                 if p.inject.stats.tce_fetch_failures != failed_before {
-                    p.inject.sticky = Some((index, dir, req));
+                    p.inject.sticky = Some((io_addr, dir, req));
                     crate::inject::fetch_failed(name, phb, io_addr, req);
                 }
                 return Err(block(

@@ -12,10 +12,11 @@
 //!
 //! Counts are "the next N": arming replaces the previous count of that kind
 //! (0 disarms). A TCE fetch failure blocks the access to that IO page; QEMU
-//! retries a blocked access in small pieces (one translate call each), and
-//! those retries of the same page by the same requester keep failing
-//! without consuming another count, until that requester translates any
-//! page successfully. So a failed fetch never lets part of the page through.
+//! walks a blocked access forward in small pieces (one translate call each,
+//! at increasing addresses), and those pieces in the same page by the same
+//! requester keep failing without consuming another count. A new access
+//! (starting again at or below the last piece, or another page) fetches
+//! normally. So a failed fetch never lets part of the page through.
 //!
 //! Reset clears every armed injection and the error-register values; the
 //! injection statistics survive reset like the PHB statistics. Armed
@@ -291,8 +292,9 @@ pub const INJECT_STAT_COUNT: usize = 6;
 pub(crate) struct PhbInject {
     pub state: InjectState,
     pub stats: InjectStats,
-    /// The IO page, direction and requester whose TCE fetch an injection
-    /// failed: QEMU's retries of that access fail with it.
+    /// The IO address, direction and requester of the access whose TCE
+    /// fetch an injection failed (the latest piece of it): QEMU's retries
+    /// of that access fail with it.
     pub sticky: Option<(u64, Direction, Requester)>,
 }
 
@@ -316,10 +318,25 @@ impl PhbInject {
         true
     }
 
-    /// A retry of an access whose fetch an injection failed.
+    /// Whether this translate call is QEMU retrying the rest of an access
+    /// whose fetch an injection failed: the same requester and direction,
+    /// the same IO page, at a higher address than the last piece (QEMU
+    /// walks a blocked access forward in small pieces). Anything else by
+    /// that requester (another page, or a new access starting again at or
+    /// below the last piece) ends it.
     #[inline]
-    pub fn is_sticky(&self, page: u64, dir: Direction, req: Requester) -> bool {
-        self.sticky == Some((page, dir, req))
+    pub fn is_sticky(&mut self, io_addr: u64, dir: Direction, req: Requester) -> bool {
+        match self.sticky {
+            Some((a, d, r)) if r == req && d == dir && a >> 12 == io_addr >> 12 && io_addr > a => {
+                self.sticky = Some((io_addr, d, r));
+                true
+            }
+            Some((_, _, r)) if r == req => {
+                self.sticky = None;
+                false
+            }
+            _ => false,
+        }
     }
 
     /// A device translation by `req` succeeded: its blocked access is over.

@@ -320,6 +320,13 @@ fn tce_fetch_fail_retries_of_the_same_page_stay_blocked() {
         "one page, one count"
     );
     assert_eq!(c.cache_occupancy(0), 0, "a failed fetch caches nothing");
+    // A new access of that page (starting again at its first byte) is not
+    // a retry: it fetches, and with the count used up it translates.
+    let t = dma(&mut c, 0, 0x301 << 12, Direction::Read, &mem).unwrap();
+    assert_eq!(t.phys, 0x20_1000);
+    let (mut c, mem) = mapped_chip(CachePolicy::Off);
+    c.inject(0, Injection::TceFetchFail(1)).unwrap();
+    dma(&mut c, 0, 0x301 << 12, Direction::Read, &mem).unwrap_err();
     // Another page of the requester translates: the blocked access is over.
     let t = dma(&mut c, 0, 0x302 << 12, Direction::Read, &mem).unwrap();
     assert_eq!(t.phys, 0x20_2000);
