@@ -67,6 +67,17 @@ class SplitQueueBusy(unittest.TestCase):
             self.assertEqual(m.get("stat-flushes"), flushes + 1)
             self.assertEqual(m.get("inject-split-busy"), 50)
 
+    def test_injection_is_traced(self):
+        with InjectMachine(phb=1, extra=["-trace", "calgary_event"]) as m:
+            m.inject("split-busy", 1)
+            m.reg_read(0, split_off(1), 8)
+            deadline = time.time() + 5
+            while "injected SPLIT_QUEUE_STATUS" not in m.guest_log() and time.time() < deadline:
+                time.sleep(0.1)
+            log = m.guest_log()
+            self.assertIn("PHB 1 inject split-busy: split queue busy for the next 1 status reads", log)
+            self.assertIn("PHB 1 injected SPLIT_QUEUE_STATUS read 0x0", log)
+
     def test_hmp_qom_set_and_info_calgary(self):
         with InjectMachine(phb=1) as m:
             out = m.hmp("qom-set /machine/calgary0/phb1 inject-split-busy 5")
