@@ -4,7 +4,7 @@
 Usage:
   boot.py [--kernel PATH]... [--variant calgary|calioc2|iommu-off]...
           [--cache off|coherent|faithful] [--qemu PATH] [--timeout S] [--log FILE]
-          [--suite default|kernel|all] [--machine auto|calgary|pc]
+          [--suite default|kernel|all|inject] [--no-inject] [--machine auto|calgary|pc]
           [--accel auto|kvm|tcg] [--chips N] [--no-kdump]
 
 Default suite: Debian's bookworm kernel (no Calgary driver) with the initramfs
@@ -27,6 +27,12 @@ the calgary variant kdump: kexec -p of the same kernel, a crash, and the
 capture kernel reusing the TCE tables from TAR with working disk and NIC.
 Machine properties a kernel era needs (kernels.py ERA_RULES) are passed;
 when this QEMU lacks one, that cell is reported as unsupported, not passed.
+
+Fault injection (--suite inject, and after the matrix with kernel/all unless
+--no-inject; inject_checks.py): one more boot per kernel and variant in which
+the runner injects faults over QMP at the guest's sync points and checks the
+driver's own reaction (watchdog dump with the injected CSR/PLSSR, "not
+quiesced", the SoftStopFault retry, a failed TCE fetch) in the console.
 
 Prints one line per check, `PASS|FAIL|SKIP name — reason`, the matrix
 (kernel × variant × check), per-PHB statistics; exits 1 if any check failed.

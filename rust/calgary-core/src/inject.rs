@@ -30,7 +30,7 @@ use log::Level;
 use crate::diag::{self, ChipName};
 use crate::phb::Phb;
 use crate::regs::{PmrBits, RegId};
-use crate::{Chip, Direction, Requester, Variant, PHBS_PER_CHIP};
+use crate::{Chip, Direction, Requester, Variant};
 
 /// Value of the split-queue status while an injected "busy" is pending:
 /// no byte is 0xFF, so Linux's raw `readq() & 0xff` test sees DMA in
@@ -518,4 +518,3 @@ pub(crate) fn save_phb(p: &PhbInject, out: &mut Vec<u8>) {
     }
 }
 
-const _: () = assert!(PHBS_PER_CHIP == 4);
