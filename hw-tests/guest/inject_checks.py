@@ -33,7 +33,11 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
+
+import guestcommon as B
+import kernels
 
 # Values chosen to be recognisable in the driver's dump.
 LATCH_PHB = "calgary0.2"            # virtio-net's PHB, bus 0x28
@@ -59,13 +63,17 @@ def error_regs_text() -> str:
     return ":".join(f"{v:#010x}" for v in ERROR_REGS)
 
 
-def wanted(B: Any, r: Any, k: Any, pl: Any) -> tuple[bool, str]:
+def wanted(r: Any, k: Any, pl: Any) -> tuple[bool, str]:
     if not k.version or k.version < (2, 6, 23):
         return False, "needs 2.6.23+ (watchdog and flush message formats; CalIOC2)"
     if not pl.calgary[0]:
         return False, pl.calgary[1]
     if "inject" not in r.props:
         return False, "this QEMU's calgary machine has no inject= property"
+    beyond = [f"{p}={v}" for p, v in pl.machine if B.MATRIX_LAYOUT.get(p, v) != v]
+    if beyond:
+        return False, (f"this era needs {', '.join(beyond)}; the injection boot uses the matrix's devices on the "
+                       f"default layout's PHB buses")
     return True, ""
 
 
@@ -144,7 +152,7 @@ def index_of(lines: list[str], pat: str, start: int = 0) -> int | None:
     return next((i for i in range(start, len(lines)) if pat in lines[i]), None)
 
 
-def judge(B: Any, b: Any, inj: Injector, variant: str) -> list[Any]:
+def judge(b: Any, inj: Injector, variant: str) -> list[Any]:
     Check = B.Check
     name = b.name
     out: list[Any] = []
@@ -292,11 +300,8 @@ def judge(B: Any, b: Any, inj: Injector, variant: str) -> list[Any]:
     return out
 
 
-def run(B: Any, r: Any, paths: list[str], timeout: float, checks: list[Any], boots: list[Any]) -> None:
+def run(r: Any, paths: list[str], timeout: float, checks: list[Any], boots: list[Any]) -> None:
     """Boot every kernel on each variant with injections; add the checks."""
-    from pathlib import Path
-    import kernels
-
     variants = [v for v in (r.args.variant or ["calgary", "calioc2"]) if v in ("calgary", "calioc2")]
     for path in paths:
         if not Path(path).is_file():
@@ -304,7 +309,7 @@ def run(B: Any, r: Any, paths: list[str], timeout: float, checks: list[Any], boo
         k = kernels.identify(path)
         pl = kernels.plan(k)
         label = k.label if k.version else Path(path).name
-        ok, why = wanted(B, r, k, pl)
+        ok, why = wanted(r, k, pl)
         for v in variants:
             tag = f"inject/{label}/{v}"
             if not ok:
@@ -339,4 +344,4 @@ def run(B: Any, r: Any, paths: list[str], timeout: float, checks: list[Any], boo
             checks.extend(c for c in b.checks
                           if c.name.split(":", 1)[-1] in keep or c.name.split(":", 1)[-1].startswith("qmp-"))
             if b.passed("boot"):
-                checks.extend(judge(B, b, inj, v))
+                checks.extend(judge(b, inj, v))

@@ -72,8 +72,12 @@ static IOMMUTLBEntry calgary_iommu_translate(IOMMUMemoryRegion *iommu,
         trace_calgary_translate(h->bus_name, das->devfn, addr, flag,
                                 x.phys, e.perm);
     } else {
-        const char *why = calgary_fault_reason_str(x.fault_reason);
         const char *dir = (access & CALGARY_ACCESS_WRITE) ? "write" : "read";
+        const char *why;
+
+        /* CalgaryXlate.fault_reason is a uint8_t holding these codes. */
+        QEMU_BUILD_BUG_ON(CALGARY_FAULT_BROKEN > UINT8_MAX);
+        why = calgary_fault_reason_str(x.fault_reason);
 
         /* -d guest_errors: the model logs the DMA that latched CSR. */
         trace_calgary_fault(h->bus_name, das->devfn, addr, dir, why);

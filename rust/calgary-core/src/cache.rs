@@ -99,7 +99,7 @@ impl CacheConfig {
         if self.ways == 0 || self.ways > MAX_CACHE_WAYS {
             return Err(ConfigError::CacheWaysOutOfRange(self.ways));
         }
-        #[allow(clippy::manual_is_multiple_of)] // MSRV 1.80
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the MSRV (1.81)
         if self.entries % self.ways != 0 {
             return Err(ConfigError::CacheWaysDoNotDivideEntries {
                 entries: self.entries,

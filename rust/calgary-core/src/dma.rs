@@ -144,7 +144,7 @@ impl FaultReason {
     ];
 
     /// The 4-bit code stored in CSR bits 30..27 (1..=6).
-    pub fn code(self) -> u8 {
+    pub const fn code(self) -> u8 {
         match self {
             FaultReason::SlotDisabled => 1,
             FaultReason::OutOfRange => 2,

@@ -517,4 +517,3 @@ pub(crate) fn save_phb(p: &PhbInject, out: &mut Vec<u8>) {
         out.extend_from_slice(&v.to_le_bytes());
     }
 }
-

@@ -11,10 +11,7 @@ pub(crate) struct Platform {
 
 impl Platform {
     pub(crate) fn phb_of(&self, dev: &PciDev) -> Option<&Phb> {
-        self.phbs.iter().find(|p| {
-            let last = ((p.stuff >> 8) & 0xff) as u8;
-            dev.bus == p.bus || (last > p.bus && dev.bus >= p.bus && dev.bus <= last)
-        })
+        self.phbs.iter().find(|p| p.has_bus(dev.bus))
     }
     pub(crate) fn chip(&self, p: &Phb) -> &Chip {
         &self.chips[p.chip]
@@ -37,7 +34,7 @@ pub(crate) fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
     };
     let mut chips = Vec::new();
     let mut errs = Vec::new();
-    for e in rio.entries.iter().filter(|e| e.kind == 4 || e.kind == 5) {
+    for e in rio.calgary_entries() {
         match Chip::open(chips.len(), e.bbar) {
             Ok(c) => chips.push(c),
             Err(x) => errs.push(format!("node {} BBAR {:#x}: {x}", e.node_id, e.bbar)),
@@ -48,10 +45,10 @@ pub(crate) fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
         rio.ebda,
         rio.ebda_note,
         rio.table_addr,
-        rio.version,
-        rio.num_scal,
-        rio.entries.len(),
-        rio.entries.iter().filter(|e| e.kind == 4 || e.kind == 5).map(|e| format!("{:#x}", e.bbar)).collect::<Vec<_>>().join(",")
+        rio.parsed.version,
+        rio.parsed.scal.len(),
+        rio.parsed.rio.len(),
+        rio.calgary_entries().map(|e| format!("{:#x}", e.bbar)).collect::<Vec<_>>().join(",")
     );
     if chips.is_empty() {
         r.fail(
@@ -71,22 +68,22 @@ pub(crate) fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
     let mut descs = Vec::new();
     let mut numbering = Vec::new();
     for c in &chips {
-        for p in 0..4 {
+        for p in 0..PHBS_PER_CHIP {
             let stuff = c.stuff(p);
-            let bus = ((stuff >> 16) & 0xff) as u8;
+            let bus = *regs::stuff_buses(stuff).start();
             let fun = devs
                 .iter()
                 .find(|d| d.bus == bus && d.slot == 0 && d.is_calgary_phb());
-            let expect_bus = 0x20 + 4 * (4 * c.index + p) as u8;
+            let expect_bus = layout::rio_phb_bus(c.index, p);
             match fun {
                 Some(f) => {
-                    if f.device == 0x0308 {
+                    if f.device == Variant::CalIoc2.device_id() {
                         calioc2 = true;
                     }
                     descs.push(format!("calgary{}.{} bus {:#04x} ({:04x}:{:04x})", c.index, p, bus, f.vendor, f.device));
                     info(&format!("phb calgary{}.{} bus={bus:#04x} stuff={stuff:#010x}", c.index, p));
-                    if bus != expect_bus {
-                        numbering.push(format!("calgary{}.{} STUFF bus {bus:#x} != 0x20+4*(4c+p) = {expect_bus:#x}", c.index, p));
+                    if Some(bus) != expect_bus {
+                        numbering.push(format!("calgary{}.{} STUFF bus {bus:#x}, the Rio layout gives {expect_bus:#x?}", c.index, p));
                     }
                     phbs.push(Phb { chip: c.index, phb: p, bus, stuff });
                 }
@@ -100,7 +97,7 @@ pub(crate) fn discover(r: &mut Report, devs: &[PciDev]) -> Option<Platform> {
     if numbering.is_empty() {
         r.pass(
             "phb-bus-numbering",
-            "every PHB p of chip c is bus 0x20+4*(4c+p)",
+            "every PHB is on its Rio-layout bus (calgary_core::layout::rio_phb_bus)",
         );
     } else {
         r.fail("phb-bus-numbering", &numbering.join("; "));

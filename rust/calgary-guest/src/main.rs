@@ -35,7 +35,13 @@ mod sync;
 mod sys;
 mod util;
 
-use calgary::{Chip, Phb, CSR_ERR_MASK, SLOT_DISABLE, TCE_ENABLE, TCE_READ, TCE_WRITE};
+use calgary::{Chip, Phb};
+use calgary_core::regs::{
+    self, CSR_AGENT_MASK as CSR_ERR_MASK, PHB_SLOT_DISABLE as SLOT_DISABLE,
+    PHB_TCE_ENABLE as TCE_ENABLE, TCE_READ, TCE_WRITE,
+};
+use calgary_core::{layout, Variant, PHBS_PER_CHIP};
+use calgary_devmem::{premap as devmem_premap, Mapping};
 use config::*;
 use devices::*;
 use discovery::*;
@@ -55,7 +61,6 @@ use suite_inject::*;
 use suite_kernel::*;
 use suite_wrap::*;
 use sync::*;
-use sys::Mapping;
 use util::*;
 
 fn main() {
@@ -202,6 +207,6 @@ mod tests {
     fn csr_decode() {
         assert_eq!(csr_reason(0), "");
         assert!(csr_reason(0x8000_0000 | (4 << 27) | 0x0400_0000)
-            .contains("TCE not valid, device write"));
+            .contains("TCE not valid (no permission), device write"));
     }
 }

@@ -5,8 +5,6 @@ use crate::*;
 
 pub(crate) const KDUMP_KERNEL: &str = "/kdump/vmlinuz";
 pub(crate) const KDUMP_INITRD: &str = "/kdump/initrd.gz";
-/// TAR bits under software control: table address (47..15) and size (2..0).
-pub(crate) const TAR_TABLE_MASK: u64 = 0x0000_ffff_ffff_8000;
 
 /// The capture kernel's command line: this one without the crash-kernel
 /// reservation, the first kernel's suite switches and the `memmap=` test
@@ -58,7 +56,7 @@ pub(crate) fn kdump_load(r: &mut Report, cfg: &Config, plat: &Platform) -> bool 
             .filter_map(|p| {
                 let c = plat.chip(p);
                 let tar = c.tar(p.phb);
-                (tar & TAR_TABLE_MASK != 0 && c.config(p.phb) & TCE_ENABLE != 0)
+                (tar & regs::TAR_TABLE_ADDR_MASK != 0 && c.config(p.phb) & TCE_ENABLE != 0)
                     .then(|| format!("{:x}:{tar:x}", p.bus))
             })
             .collect();
@@ -214,11 +212,11 @@ pub(crate) fn suite_capture(r: &mut Report, cfg: &Config) {
         let c = plat.chip(p);
         let now = c.tar(p.phb);
         let conf = c.config(p.phb);
-        let table = now & TAR_TABLE_MASK;
+        let table = now & regs::TAR_TABLE_ADDR_MASK;
         let in_ram = ram.iter().any(|(a, b)| table >= *a && table <= *b);
         let enable = format!("enabling translation on {chipname} PHB {bus:#x}");
         let line = find(&enable);
-        if table != old & TAR_TABLE_MASK {
+        if table != old & regs::TAR_TABLE_ADDR_MASK {
             errs.push(format!(
                 "{}: TAR {now:#x}, crashed kernel's {old:#x}: a different table",
                 Platform::name(p)

@@ -5,26 +5,18 @@ use crate::*;
 
 pub(crate) fn premap(r: &mut Report, plat: &Platform, mem: &Mem, devs: &[PciDev]) -> Vec<Phb> {
     let ram = max_ram_phys();
-    let pages = ram.div_ceil(4096);
-    let mut s = 0u64;
-    while (8192u64 << s) < pages && s < 7 {
-        s += 1;
-    }
-    let entries = 8192usize << s;
-    if entries * 8 > EDU_TABLE_OFF - IDENT_OFF {
+    let g = devmem_premap::geometry_for(ram);
+    let (s, entries) = (g.size_code, g.entries);
+    if g.bytes() > EDU_TABLE_OFF - IDENT_OFF {
         r.fail(
             "premap",
             "identity table does not fit in the reserved layout",
         );
         return Vec::new();
     }
-    for i in 0..entries {
-        mem.m.wr64(
-            IDENT_OFF + 8 * i,
-            (((i as u64) << 12) | TCE_READ | TCE_WRITE).to_be(),
-        );
-    }
+    devmem_premap::write_identity_table(&mem.m, IDENT_OFF, entries);
     let table = mem.base + IDENT_OFF as u64;
+    let mut problems = Vec::new();
     let mut done = Vec::new();
     let mut descs = Vec::new();
     for d in devs
@@ -38,20 +30,20 @@ pub(crate) fn premap(r: &mut Report, plat: &Platform, mem: &Mem, devs: &[PciDev]
         if done.iter().any(|x: &Phb| x.bus == p.bus) {
             continue;
         }
-        let c = plat.chip(&p);
-        c.set_tar(p.phb, table, s);
-        c.clear_csr(p.phb);
-        c.set_config(p.phb, (c.config(p.phb) & !SLOT_DISABLE) | TCE_ENABLE);
-        descs.push(format!(
-            "{} for {} {} (PHB_CONFIG={:#010x})",
-            Platform::name(&p),
-            d.kind(),
-            d.addr,
-            c.config(p.phb)
-        ));
+        match devmem_premap::enable_translation(&plat.chip(&p).win, p.phb, table, s) {
+            Ok(cfg) => descs.push(format!(
+                "{} for {} {} (PHB_CONFIG={cfg:#010x})",
+                Platform::name(&p),
+                d.kind(),
+                d.addr,
+            )),
+            Err(e) => problems.push(format!("{} for {}: {e}", Platform::name(&p), d.addr)),
+        }
         done.push(p);
     }
-    if done.is_empty() {
+    if !problems.is_empty() {
+        r.fail("premap", &problems.join("; "));
+    } else if done.is_empty() {
         r.skip("premap", "no e1000/virtio-net/nvme behind a Calgary PHB");
     } else {
         r.pass(

@@ -100,21 +100,15 @@ impl<'a> EduCtx<'a> {
 /// Decode the reason field of this model's CSR encoding (a model decision,
 /// see calgary-core's csr.rs); informational only.
 pub(crate) fn csr_reason(csr: u32) -> String {
-    if csr & 0x8000_0000 == 0 {
+    if csr & calgary_core::CSR_ERROR == 0 {
         return String::new();
     }
-    let why = match (csr >> 27) & 0xF {
-        1 => "slot disabled",
-        2 => "out of range",
-        3 => "TCE read failed",
-        4 => "TCE not valid",
-        5 => "write to read-only TCE",
-        6 => "read from write-only TCE",
-        _ => "?",
-    };
+    let why = calgary_core::csr_decode(csr, 0)
+        .map(|i| i.reason.as_str())
+        .unwrap_or("?");
     format!(
         "({why}, {})",
-        if csr & 0x0400_0000 != 0 {
+        if csr & calgary_core::CSR_DIR_WRITE != 0 {
             "device write"
         } else {
             "device read"
@@ -157,10 +151,12 @@ pub(crate) fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem
     // IO index space needed: our pages are used as IO addresses too.
     let max_idx = mem.page_phys(64) >> 12;
     let mut s = 0u64;
-    while (8192u64 << s) <= max_idx && s < 7 {
+    while regs::tce_entries(s) <= max_idx && s < devmem_premap::MAX_SIZE_CODE {
         s += 1;
     }
-    if (8192u64 << s) * 8 > (PAGES_OFF - EDU_TABLE_OFF) as u64 || (8192u64 << s) <= max_idx {
+    if regs::tce_entries(s) * 8 > (PAGES_OFF - EDU_TABLE_OFF) as u64
+        || regs::tce_entries(s) <= max_idx
+    {
         r.skip("edu", &format!("reserved region at {:#x} is too high for the edu test table (put it below 512 MiB)", mem.base));
         return;
     }
@@ -179,7 +175,7 @@ pub(crate) fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem
         Platform::name(&phb),
         ctx.table_phys(),
         s,
-        8192u64 << s,
+        regs::tce_entries(s),
         mem.page_phys(0),
         ctx.cache
     ));
@@ -214,12 +210,15 @@ pub(crate) fn edu_suite(r: &mut Report, cfg: &Config, plat: &Platform, mem: &Mem
     r.result("dma-bypass", res);
 
     // Table: all invalid, program TAR, enable translation.
-    mem.m.fill(EDU_TABLE_OFF, 8 * (8192usize << s), 0);
+    mem.m
+        .fill(EDU_TABLE_OFF, 8 * regs::tce_entries(s) as usize, 0);
     chip.set_tar(pn, ctx.table_phys(), s);
     let tar = chip.tar(pn);
     chip.set_config(pn, chip.config(pn) | TCE_ENABLE);
     let cfgv = chip.config(pn);
-    if tar & 0x0000_FFFF_FFFF_8007 == ctx.table_phys() | s && cfgv & TCE_ENABLE != 0 {
+    if tar & (regs::TAR_TABLE_ADDR_MASK | regs::TAR_SIZE_MASK) == ctx.table_phys() | s
+        && cfgv & TCE_ENABLE != 0
+    {
         r.pass(
             "tar-program",
             &format!("TAR={tar:#018x} PHB_CONFIG={cfgv:#010x}"),

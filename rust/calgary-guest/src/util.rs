@@ -189,24 +189,9 @@ impl NbOpen for fs::OpenOptions {
     }
 }
 
+/// End of RAM from `/proc/iomem` (calgary-devmem's reading of it), 512 MiB
+/// when it shows none.
 pub(crate) fn max_ram_phys() -> u64 {
     let s = fs::read_to_string("/proc/iomem").unwrap_or_default();
-    let mut max = 0;
-    for l in s.lines() {
-        if l.starts_with(' ') || !l.contains("System RAM") {
-            continue;
-        }
-        if let Some((range, _)) = l.split_once(':') {
-            if let Some((_, end)) = range.trim().split_once('-') {
-                if let Ok(e) = u64::from_str_radix(end.trim(), 16) {
-                    max = max.max(e + 1);
-                }
-            }
-        }
-    }
-    if max == 0 {
-        512 << 20
-    } else {
-        max
-    }
+    devmem_premap::ram_end(&s).unwrap_or(512 << 20)
 }
