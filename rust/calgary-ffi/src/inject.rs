@@ -9,7 +9,7 @@ use calgary_core::inject::{
 };
 use calgary_core::{Chip, PHBS_PER_CHIP};
 
-use crate::{chip_ref, put_str, sys};
+use crate::{chip_ref, guard, put_str, sys};
 
 /// Kind names as the machine's `inject=` list and the docs spell them.
 const KIND_NAMES: [(&str, u32); 5] = [
@@ -82,10 +82,12 @@ pub unsafe extern "C" fn calgary_inject_count(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    let r = counted(kind, n)
-        .ok_or_else(|| format!("injection kind {kind} takes no count"))
-        .and_then(|inj| apply(chip, phb, inj));
-    report(r, err, err_len)
+    guard("calgary_inject_count", false, || {
+        let r = counted(kind, n)
+            .ok_or_else(|| format!("injection kind {kind} takes no count"))
+            .and_then(|inj| apply(chip, phb, inj));
+        report(r, err, err_len)
+    })
 }
 check_abi!(calgary_inject_count: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u32, u32, *mut c_char, usize) -> bool);
 
@@ -114,11 +116,13 @@ pub unsafe extern "C" fn calgary_inject_text(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    // SAFETY: as documented for the caller.
-    let r = unsafe { c_text(text) }
-        .and_then(|t| parse(kind, t))
-        .and_then(|inj| apply(chip, phb, inj));
-    report(r, err, err_len)
+    guard("calgary_inject_text", false, || {
+        // SAFETY: as documented for the caller.
+        let r = unsafe { c_text(text) }
+            .and_then(|t| parse(kind, t))
+            .and_then(|inj| apply(chip, phb, inj));
+        report(r, err, err_len)
+    })
 }
 check_abi!(calgary_inject_text: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u32, *const c_char, *mut c_char, usize) -> bool);
 
@@ -165,15 +169,17 @@ pub unsafe extern "C" fn calgary_inject_get_text(
     buf: *mut c_char,
     len: usize,
 ) -> usize {
-    let Some(c) = chip_ref(chip) else {
-        return 0;
-    };
-    let Some(text) = c.with(None, |chip, _| text_of(chip, phb as usize, kind)) else {
-        put_str(buf, len, "");
-        return 0;
-    };
-    put_str(buf, len, &text);
-    text.len()
+    guard("calgary_inject_get_text", 0, || {
+        let Some(c) = chip_ref(chip) else {
+            return 0;
+        };
+        let Some(text) = c.with(None, |chip, _| text_of(chip, phb as usize, kind)) else {
+            put_str(buf, len, "");
+            return 0;
+        };
+        put_str(buf, len, &text);
+        text.len()
+    })
 }
 check_abi!(calgary_inject_get_text: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u32, *mut c_char, usize) -> usize);
 
@@ -187,29 +193,31 @@ pub unsafe extern "C" fn calgary_inject_info(
     phb: u32,
     out: *mut sys::CalgaryInjectInfo,
 ) -> bool {
-    // SAFETY: the caller passes a valid result slot or NULL.
-    let (Some(c), Some(out)) = (chip_ref(chip), unsafe { out.as_mut() }) else {
-        return false;
-    };
-    let phb = phb as usize;
-    let Some((st, s)) = c.with(None, |chip, _| {
-        Some((chip.injections(phb)?, chip.inject_stats(phb)?))
-    }) else {
-        return false;
-    };
-    *out = sys::CalgaryInjectInfo {
-        split_busy: st.split_busy,
-        softstop_faults: st.softstop_faults,
-        tce_fetch_fail: st.tce_fetch_fail,
-        error_latched: u32::from(st.error_latched),
-        armed: s.armed,
-        split_busy_reads: s.split_busy_reads,
-        softstop_faults_fired: s.softstop_faults,
-        tce_fetch_failures: s.tce_fetch_failures,
-        errors_latched: s.errors_latched,
-        error_regs_set: s.error_regs_set,
-    };
-    true
+    guard("calgary_inject_info", false, || {
+        // SAFETY: the caller passes a valid result slot or NULL.
+        let (Some(c), Some(out)) = (chip_ref(chip), unsafe { out.as_mut() }) else {
+            return false;
+        };
+        let phb = phb as usize;
+        let Some((st, s)) = c.with(None, |chip, _| {
+            Some((chip.injections(phb)?, chip.inject_stats(phb)?))
+        }) else {
+            return false;
+        };
+        *out = sys::CalgaryInjectInfo {
+            split_busy: st.split_busy,
+            softstop_faults: st.softstop_faults,
+            tce_fetch_fail: st.tce_fetch_fail,
+            error_latched: u32::from(st.error_latched),
+            armed: s.armed,
+            split_busy_reads: s.split_busy_reads,
+            softstop_faults_fired: s.softstop_faults,
+            tce_fetch_failures: s.tce_fetch_failures,
+            errors_latched: s.errors_latched,
+            error_regs_set: s.error_regs_set,
+        };
+        true
+    })
 }
 check_abi!(calgary_inject_info: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut sys::CalgaryInjectInfo) -> bool);
 
@@ -253,33 +261,35 @@ pub unsafe extern "C" fn calgary_inject_spec_apply(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    // SAFETY: as documented for the caller.
-    let spec = match unsafe { c_text(spec) } {
-        Ok(s) => s,
-        Err(_) => return true, // no list: nothing to do
-    };
-    let chips: &[*mut sys::CalgaryChip] = if chips.is_null() || n_chips == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller gives `n_chips` pointers.
-        unsafe { std::slice::from_raw_parts(chips, n_chips as usize) }
-    };
-    for item in spec.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-        let r = parse_item(item).and_then(|(chip, phb, kind, value)| {
-            let c = *chips
-                .get(chip)
-                .ok_or_else(|| format!("'{item}': no chip {chip} (chips={})", chips.len()))?;
-            let inj = parse(kind, value).map_err(|e| format!("'{item}': {e}"))?;
-            if c.is_null() {
-                return Ok(()); // another chip's item (a reset applies one chip's)
+    guard("calgary_inject_spec_apply", false, || {
+        // SAFETY: as documented for the caller.
+        let spec = match unsafe { c_text(spec) } {
+            Ok(s) => s,
+            Err(_) => return true, // no list: nothing to do
+        };
+        let chips: &[*mut sys::CalgaryChip] = if chips.is_null() || n_chips == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller gives `n_chips` pointers.
+            unsafe { std::slice::from_raw_parts(chips, n_chips as usize) }
+        };
+        for item in spec.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+            let r = parse_item(item).and_then(|(chip, phb, kind, value)| {
+                let c = *chips
+                    .get(chip)
+                    .ok_or_else(|| format!("'{item}': no chip {chip} (chips={})", chips.len()))?;
+                let inj = parse(kind, value).map_err(|e| format!("'{item}': {e}"))?;
+                if c.is_null() {
+                    return Ok(()); // another chip's item (a reset applies one chip's)
+                }
+                apply(c, phb as u32, inj).map_err(|e| format!("'{item}': {e}"))
+            });
+            if !report(r, err, err_len) {
+                return false;
             }
-            apply(c, phb as u32, inj).map_err(|e| format!("'{item}': {e}"))
-        });
-        if !report(r, err, err_len) {
-            return false;
         }
-    }
-    true
+        true
+    })
 }
 check_abi!(calgary_inject_spec_apply: unsafe extern "C" fn(*const *mut sys::CalgaryChip, u32, *const c_char, *mut c_char, usize) -> bool);
 
