@@ -407,6 +407,7 @@ static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
                                           "all statistics of this PHB, one line");
     object_class_property_add(klass, "bus-nr", "uint8", calgary_phb_bus_nr_get,
                               NULL, NULL, NULL);
+    calgary_inject_phb_class_init(klass);
 }
 
 /* ------------------------------------------------------- HMP info calgary */

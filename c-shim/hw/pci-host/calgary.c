@@ -185,6 +185,7 @@ static void calgary_chip_dev_reset(DeviceState *dev)
 
     if (s->model) {
         calgary_chip_reset(s->model);
+        calgary_inject_chip_reset(s);
     }
 }
 
@@ -237,6 +238,7 @@ static const Property calgary_chip_props[] = {
     DEFINE_PROP_UINT32("cache-line", CalgaryChipState, cache_line, 1),
     DEFINE_PROP_UINT64("mem1-start", CalgaryChipState, mem1_start,
                        0xe0000000),
+    DEFINE_PROP_STRING("inject", CalgaryChipState, inject),
 };
 
 static void calgary_chip_class_init(ObjectClass *klass, void *data)
