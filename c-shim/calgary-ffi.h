@@ -295,6 +295,7 @@ bool calgary_state_load(CalgaryChip *chip, const uint8_t *buf, size_t len,
 #define CALGARY_REG_COUNT        36
 #define CALGARY_REG_COMMON       32
 #define CALGARY_STAT_COUNT       17
+#define CALGARY_INJECT_STAT_COUNT 6
 
 typedef struct CalgaryFaultRecord {
     uint64_t io_addr;
@@ -323,6 +324,13 @@ typedef struct CalgaryPhbImage {
     uint32_t n_lines;
     uint32_t pad;
     CalgaryCacheLine *lines;     /* the caller's buffer */
+    /* armed fault injections (calgary_inject_*) and what they did */
+    uint32_t inject_split_busy;
+    uint32_t inject_softstop_faults;
+    uint32_t inject_tce_fetch_fail;
+    uint8_t inject_error_latched;    /* CSR holds an injected error */
+    uint8_t pad2[3];
+    uint64_t inject_stats[CALGARY_INJECT_STAT_COUNT];
 } CalgaryPhbImage;
 
 /* Static name of register @index ("TAR", "CSR", ...), NULL past the end. */
@@ -350,5 +358,64 @@ bool calgary_state_import(CalgaryChip *chip, const CalgaryPhbImage *img,
  */
 size_t calgary_rio_option_rom(const CalgaryRioChip *chips, uint32_t n,
                               uint8_t *buf, size_t len);
+
+/* ------------------------------------------------------- fault injection */
+
+/*
+ * Faults armed per PHB by the host (QOM properties inject-*, machine
+ * property inject=), never by the guest; see the core's inject.rs and
+ * docs/calgary.rst. Counted kinds fire on the next N occasions; arming
+ * replaces the count, 0 disarms. ERROR and ERROR_REGS apply at once.
+ */
+typedef enum CalgaryInjectKind {
+    CALGARY_INJECT_SPLIT_BUSY = 0,     /* next N split-queue reads busy */
+    CALGARY_INJECT_SOFTSTOP_FAULT = 1, /* CalIOC2: next N SoftStop PMDRs */
+    CALGARY_INJECT_TCE_FETCH_FAIL = 2, /* next N device TCE fetches fail */
+    CALGARY_INJECT_ERROR = 3,          /* text "CSR[:PLSSR]": latch now */
+    CALGARY_INJECT_ERROR_REGS = 4,     /* text "CSMR:MCK:E810:..:E870" */
+    CALGARY_INJECT_KINDS = 5,
+} CalgaryInjectKind;
+
+typedef struct CalgaryInjectInfo {
+    /* still armed */
+    uint32_t split_busy;
+    uint32_t softstop_faults;
+    uint32_t tce_fetch_fail;
+    uint32_t error_latched;          /* CSR/PLSSR hold an injected error */
+    /* counters (survive reset) */
+    uint64_t armed;
+    uint64_t split_busy_reads;
+    uint64_t softstop_faults_fired;
+    uint64_t tce_fetch_failures;
+    uint64_t errors_latched;
+    uint64_t error_regs_set;
+} CalgaryInjectInfo;
+
+/* Arms a counted kind (SPLIT_BUSY, SOFTSTOP_FAULT, TCE_FETCH_FAIL). */
+bool calgary_inject_count(CalgaryChip *chip, uint32_t phb, uint32_t kind,
+                          uint32_t n, char *err, size_t err_len);
+/* Any kind from its text form (counts in decimal or 0x hex). */
+bool calgary_inject_text(CalgaryChip *chip, uint32_t phb, uint32_t kind,
+                         const char *text, char *err, size_t err_len);
+/*
+ * Text of a kind's current state, in the form calgary_inject_text reads:
+ * the remaining count; ERROR: "CSR:PLSSR" while an injected error is
+ * latched, else ""; ERROR_REGS: the nine register values. Same return
+ * convention as calgary_phb_summary.
+ */
+size_t calgary_inject_get_text(CalgaryChip *chip, uint32_t phb, uint32_t kind,
+                               char *buf, size_t len);
+bool calgary_inject_info(CalgaryChip *chip, uint32_t phb,
+                         CalgaryInjectInfo *out);
+/*
+ * The machine's inject= property: items "calgaryC.P/KIND=VALUE" separated
+ * by ';', KIND one of split-busy, softstop-fault, tce-fetch-fail, error,
+ * error-regs. Applied to @chips[0..n_chips-1]; items of a NULL entry are
+ * checked but not applied (a chip's reset passes only itself). On the
+ * first bad item returns false with a one-line message (earlier items stay
+ * applied).
+ */
+bool calgary_inject_spec_apply(CalgaryChip *const *chips, uint32_t n_chips,
+                               const char *spec, char *err, size_t err_len);
 
 #endif /* CALGARY_FFI_H */

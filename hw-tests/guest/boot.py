@@ -4,7 +4,7 @@
 Usage:
   boot.py [--kernel PATH]... [--variant calgary|calioc2|iommu-off]...
           [--cache off|coherent|faithful] [--qemu PATH] [--timeout S] [--log FILE]
-          [--suite default|kernel|all] [--machine auto|calgary|pc]
+          [--suite default|kernel|all|inject] [--no-inject] [--machine auto|calgary|pc]
           [--accel auto|kvm|tcg] [--chips N] [--no-kdump]
 
 Default suite: Debian's bookworm kernel (no Calgary driver) with the initramfs
@@ -28,6 +28,12 @@ capture kernel reusing the TCE tables from TAR with working disk and NIC.
 Machine properties a kernel era needs (kernels.py ERA_RULES) are passed;
 when this QEMU lacks one, that cell is reported as unsupported, not passed.
 
+Fault injection (--suite inject, and after the matrix with kernel/all unless
+--no-inject; inject_checks.py): one more boot per kernel and variant in which
+the runner injects faults over QMP at the guest's sync points and checks the
+driver's own reaction (watchdog dump with the injected CSR/PLSSR, "not
+quiesced", the SoftStopFault retry, a failed TCE fetch) in the console.
+
 Prints one line per check, `PASS|FAIL|SKIP name — reason`, the matrix
 (kernel × variant × check), per-PHB statistics; exits 1 if any check failed.
 Python 3.11 stdlib.
@@ -46,6 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # hw-tests: the shared QMP client
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kernels  # noqa: E402
+import inject_checks  # noqa: E402
 # The runner's parts; their names are re-exported here (tests and users import boot).
 from guestcommon import (DEFAULT_QEMU, DISK_OFF, DISK_SEED, MATRIX_COLUMNS, STAT_PROPS, Boot,  # noqa: E402,F401
                          BootSpec, Check, assemble, base_append, log, machine_properties, newc, num, qemu_out)
@@ -68,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu", default=os.environ.get("CALGARY_QEMU", str(DEFAULT_QEMU)))
     ap.add_argument("--timeout", type=float, default=None, help="seconds per boot (default 300 TCG, 90 KVM; doubled with kdump)")
     ap.add_argument("--log", default=None, help="append the console of every boot here")
-    ap.add_argument("--suite", choices=["default", "kernel", "all"], default=None)
+    ap.add_argument("--suite", choices=["default", "kernel", "all", "inject"], default=None,
+                    help="inject: only the fault-injection boots (inject_checks.py); kernel and all run them "
+                         "after the matrix")
+    ap.add_argument("--no-inject", action="store_true", help="kernel/all without the fault-injection boots")
     ap.add_argument("--machine", choices=["auto", "calgary", "pc"], default="auto")
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     ap.add_argument("--chips", type=int, default=1, help="chips of the default suite (the matrix uses 2)")
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(Check("SKIP", "kernel-matrix", "no calgary machine in this QEMU"))
             else:
                 cells = run_matrix(r, paths, timeout, checks, boots)
+        if suite in ("kernel", "all", "inject") and paths and r.calgary and not args.no_inject:
+            inject_checks.run(r, paths, timeout, checks, boots)
     finally:
         r.close()
 

@@ -76,6 +76,10 @@ class BootSpec:
     stats: bool = True
     # the kernel direct-maps only E820 RAM (3.9+), see kernels.FEATURE_SINCE
     ram_only_direct_map: bool = True
+    # on_sync(tag, qmp, boot): called at every guest sync point (after the
+    # counters were read, before the ack) and with tag "end" at the last
+    # QMP look; inject_checks.py arms its faults there.
+    on_sync: object = None
 
 
 @dataclass

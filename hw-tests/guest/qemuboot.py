@@ -162,6 +162,8 @@ class Runner:
                     # answer yet) keeps the first snapshot.
                     if tag not in b.snapshots:
                         b.snapshots[tag] = self.read_stats(get_qmp(), spec.chips)
+                        if spec.on_sync:
+                            spec.on_sync(tag, get_qmp(), b)
             except (OSError, ConnectionError, ValueError) as e:
                 b.checks.append(Check("FAIL", f"{name}:qmp-sync-{tag}", f"QMP: {e}"))
             try:
@@ -287,6 +289,8 @@ class Runner:
                             time.sleep(0.2)
                         if spec.stats and not spec.probe:
                             b.stats = self.read_stats(qmp, spec.chips)
+                        if spec.on_sync:
+                            spec.on_sync("end", qmp, b)
                 except (OSError, ConnectionError, ValueError) as e:
                     b.checks.append(Check("FAIL", f"{name}:qmp", f"QMP: {e}"))
         finally:

@@ -55,6 +55,7 @@ struct CalgaryMachineState {
     uint32_t cache_entries;
     uint32_t cache_ways;
     uint32_t cache_line;
+    char *inject;            /* fault injection list, armed at every reset */
     CalgaryChipState *chip[CALGARY_MAX_CHIPS];
 };
 
@@ -94,6 +95,22 @@ static void calgary_machine_set_variant(Object *obj, const char *value,
         return;
     }
     CALGARY_MACHINE(obj)->variant = v;
+}
+
+static char *calgary_machine_get_inject(Object *obj, Error **errp)
+{
+    CalgaryMachineState *cms = CALGARY_MACHINE(obj);
+
+    return g_strdup(cms->inject ? cms->inject : "");
+}
+
+static void calgary_machine_set_inject(Object *obj, const char *value,
+                                       Error **errp)
+{
+    CalgaryMachineState *cms = CALGARY_MACHINE(obj);
+
+    g_free(cms->inject);
+    cms->inject = *value ? g_strdup(value) : NULL;
 }
 
 static char *calgary_machine_get_layout(Object *obj, Error **errp)
@@ -264,6 +281,11 @@ static void calgary_machine_init(MachineState *ms)
 
     calgary_parent_init(ms);
     if (cms->chips == 0) {
+        if (cms->inject && *cms->inject) {
+            error_report("calgary: invalid inject: chips=0 has no PHB to "
+                         "inject into");
+            exit(1);
+        }
         return;
     }
     bus0 = PC_MACHINE(ms)->pcibus;
@@ -284,6 +306,9 @@ static void calgary_machine_init(MachineState *ms)
         qdev_prop_set_uint32(dev, "cache-ways", cms->cache_ways);
         qdev_prop_set_uint32(dev, "cache-line", cms->cache_line);
         qdev_prop_set_uint64(dev, "mem1-start", mem1_start);
+        if (cms->inject) {
+            qdev_prop_set_string(dev, "inject", cms->inject);
+        }
         snprintf(name, sizeof(name), "calgary%u", c);
         object_property_add_child(OBJECT(ms), name, OBJECT(dev));
         sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
@@ -308,6 +333,20 @@ static void calgary_machine_init(MachineState *ms)
             .bbar = cms->plat.bbar[c], .variant = cms->variant,
             .chassis = 0, .node = 0,
         };
+    }
+
+    /* The chips apply their part of it at every reset; check it now. */
+    if (cms->inject) {
+        CalgaryChip *models[CALGARY_MAX_CHIPS] = { NULL };
+
+        for (c = 0; c < cms->chips; c++) {
+            models[c] = cms->chip[c]->model;
+        }
+        if (!calgary_inject_spec_apply(models, cms->chips, cms->inject, err,
+                                       sizeof(err))) {
+            error_report("calgary: invalid inject: %s", err);
+            exit(1);
+        }
     }
 
     /* SeaBIOS runs genroms/ at POST; this one puts the Rio table in EBDA. */
@@ -395,6 +434,14 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
                                                      cache_line));
     object_class_property_set_description(oc, "tce-cache-line",
         "TCEs read per faithful-cache miss: 1 (default) or 8 (line fill)");
+    object_class_property_add_str(oc, "inject", calgary_machine_get_inject,
+                                  calgary_machine_set_inject);
+    object_class_property_set_description(oc, "inject",
+        "fault injection armed at every reset: items calgaryC.P/KIND=VALUE "
+        "separated by ';', KIND split-busy, softstop-fault, tce-fetch-fail "
+        "(VALUE a count N), error (CSR[:PLSSR]) or error-regs "
+        "(CSMR:MCK:E810:..:E870); the PHB objects' inject-* properties "
+        "change them at run time");
 }
 
 static const TypeInfo calgary_machine_types[] = {

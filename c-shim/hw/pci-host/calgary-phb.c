@@ -507,6 +507,7 @@ static void calgary_phb_host_class_init(ObjectClass *klass, void *data)
                                   NULL);
     object_class_property_set_description(klass, "intx-routes",
         "IRQ that QEMU's INTx routing gives each device below this PHB");
+    calgary_inject_phb_class_init(klass);
 }
 
 /* ------------------------------------------------------- HMP info calgary */

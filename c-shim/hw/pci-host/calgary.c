@@ -258,6 +258,11 @@ static int calgary_chip_pre_load(void *opaque)
         img->cache_clock = 0;
         memset(img->stats, 0, sizeof(img->stats));
         memset(&img->last, 0, sizeof(img->last));
+        img->inject_split_busy = 0;
+        img->inject_softstop_faults = 0;
+        img->inject_tce_fetch_fail = 0;
+        img->inject_error_latched = 0;
+        memset(img->inject_stats, 0, sizeof(img->inject_stats));
     }
     return 0;
 }
@@ -377,6 +382,37 @@ static const VMStateDescription vmstate_calgary_phb_stats = {
     },
 };
 
+static bool calgary_phb_inject_needed(void *opaque)
+{
+    CalgaryPhbImage *img = &((CalgaryPhbMig *)opaque)->img;
+    int i;
+
+    for (i = 0; i < CALGARY_INJECT_STAT_COUNT; i++) {
+        if (img->inject_stats[i]) {
+            return true;
+        }
+    }
+    return img->inject_split_busy || img->inject_softstop_faults ||
+           img->inject_tce_fetch_fail || img->inject_error_latched;
+}
+
+/* Armed fault injections (calgary-inject.c) and what they did. */
+static const VMStateDescription vmstate_calgary_phb_inject = {
+    .name = "calgary-phb/inject",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = calgary_phb_inject_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(img.inject_split_busy, CalgaryPhbMig),
+        VMSTATE_UINT32(img.inject_softstop_faults, CalgaryPhbMig),
+        VMSTATE_UINT32(img.inject_tce_fetch_fail, CalgaryPhbMig),
+        VMSTATE_UINT8(img.inject_error_latched, CalgaryPhbMig),
+        VMSTATE_UINT64_ARRAY(img.inject_stats, CalgaryPhbMig,
+                             CALGARY_INJECT_STAT_COUNT),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 static const VMStateDescription vmstate_calgary_phb = {
     .name = "calgary-phb",
     .version_id = 1,
@@ -422,6 +458,7 @@ static const VMStateDescription vmstate_calgary_phb = {
         &vmstate_calgary_phb_calioc2,
         &vmstate_calgary_phb_cache,
         &vmstate_calgary_phb_stats,
+        &vmstate_calgary_phb_inject,
         NULL
     },
 };
@@ -556,6 +593,7 @@ static void calgary_chip_reset_exit(Object *obj, ResetType type)
 
     if (s->model) {
         calgary_chip_reset(s->model);
+        calgary_inject_chip_reset(s);
     }
 }
 
@@ -570,6 +608,7 @@ static const Property calgary_chip_props[] = {
     DEFINE_PROP_UINT32("cache-line", CalgaryChipState, cache_line, 1),
     DEFINE_PROP_UINT64("mem1-start", CalgaryChipState, mem1_start,
                        0xe0000000),
+    DEFINE_PROP_STRING("inject", CalgaryChipState, inject),
 };
 
 static void calgary_chip_class_init(ObjectClass *klass, void *data)

@@ -95,6 +95,8 @@ impl Chip {
         diag::reset(self.name());
         for (i, p) in self.phbs.iter_mut().enumerate() {
             let stats = p.stats;
+            let mut inject = p.inject;
+            inject.reset();
             let pcfg = self.cfg.phbs.get(i).copied().unwrap_or(PhbConfig {
                 first_bus: 0,
                 last_bus: 0,
@@ -103,6 +105,7 @@ impl Chip {
             });
             *p = Phb::new(&self.cfg, &pcfg);
             p.stats = stats;
+            p.inject = inject;
         }
     }
 
@@ -186,7 +189,14 @@ impl Chip {
                 }
             }
         }
-        let full = self.peek_reg(reg, phb);
+        let mut full = self.peek_reg(reg, phb);
+        if let Some(p) = self.phbs.get_mut(phb) {
+            let (v, fired) = crate::inject::on_read(p, reg.id, full);
+            full = v;
+            if fired {
+                crate::inject::read_fired(self.name(), phb, reg.id, v);
+            }
+        }
         let v = match part {
             Part::Full => full,
             Part::High => full >> 32,
@@ -200,6 +210,10 @@ impl Chip {
     pub fn mmio_peek(&self, offset: u64, size: u32) -> Option<u64> {
         let (reg, phb, part) = self.locate(offset, size, false).ok()?;
         let full = self.peek_reg(reg, phb);
+        let full = match self.phbs.get(phb) {
+            Some(p) => crate::inject::peek(p, reg.id, full),
+            None => full,
+        };
         Some(match part {
             Part::Full => full,
             Part::High => full >> 32,
@@ -232,7 +246,7 @@ impl Chip {
     }
 
     /// How this chip names itself in diagnostics.
-    fn name(&self) -> ChipName<'_> {
+    pub(crate) fn name(&self) -> ChipName<'_> {
         ChipName {
             name: self.name.as_deref(),
             bbar: self.cfg.bbar,
@@ -294,6 +308,7 @@ impl Chip {
                 p.set_reg(RegId::Csr, 0);
                 p.set_reg(RegId::Plssr, 0);
                 p.latched = None;
+                p.inject.state.error_latched = false;
                 was.then_some(MmioEvent::ErrorCleared { phb: phb8 })
             }
             Behaviour::PhbConfig => {
@@ -457,9 +472,19 @@ impl Chip {
         } else {
             None
         };
+        // Injected TCE fetch failure: QEMU's retries of the blocked access
+        // fail with it (inject.rs).
+        if device && p.inject.is_sticky(io_addr, dir, req) {
+            return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
+        }
+        let failed_before = p.inject.stats.tce_fetch_failures;
         let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
             Some(t) => t,
             None => {
+                if p.inject.stats.tce_fetch_failures != failed_before {
+                    p.inject.sticky = Some((io_addr, dir, req));
+                    crate::inject::fetch_failed(name, phb, io_addr, req);
+                }
                 return Err(block(
                     name,
                     p,
@@ -469,7 +494,7 @@ impl Chip {
                     req,
                     FaultReason::TceReadFailed,
                     device,
-                ))
+                ));
             }
         };
         let tce = TceBits::from_bits_retain(tce);
@@ -493,6 +518,7 @@ impl Chip {
         if device {
             p.stats.translations = p.stats.translations.wrapping_add(1);
             p.last_block = None;
+            p.inject.translated(req);
         }
         Ok(Translation {
             phys: tce.page() | (io_addr & TCE_PAGE_MASK),

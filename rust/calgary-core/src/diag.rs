@@ -25,6 +25,8 @@ pub const GUEST_ERROR: &str = "calgary::guest_error";
 pub const UNIMP: &str = "calgary::unimp";
 /// Target of everything else (state changes worth a trace line).
 pub const MODEL: &str = "calgary::model";
+/// Target of fault-injection records (armed, fired); traced like `MODEL`.
+pub const INJECT: &str = "calgary::inject";
 
 /// How a chip names itself in records: the name its embedder gave it
 /// ([`Chip::set_name`](crate::Chip::set_name)), else its register window.

@@ -12,6 +12,9 @@
 //!   ([`Chip::save`], [`Chip::restore`]).
 //! * [`diag`] — the model's diagnostics as `log` records (guest errors,
 //!   unemulated functions), zero cost while no logger wants them.
+//! * [`inject`] — fault injection per PHB (split queue busy, SoftStopFault,
+//!   TCE fetch failure, latched CSR/PLSSR, CalIOC2 error registers), armed
+//!   by the host to reach the driver's error paths.
 //! * [`rio`] — the Rio Grande table of §2: a builder (what the firmware
 //!   places at EBDA+0x180) and a parser that reads it back the way Linux
 //!   does.
@@ -39,6 +42,7 @@ mod config;
 mod csr;
 pub mod diag;
 mod dma;
+pub mod inject;
 pub mod layout;
 mod migrate;
 mod mmio;

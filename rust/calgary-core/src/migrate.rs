@@ -12,6 +12,7 @@
 
 use crate::cache::LineImage;
 use crate::chip::Chip;
+use crate::inject::{self, InjectState, InjectStats, PhbInject, INJECT_STAT_COUNT};
 use crate::regs::REG_COUNT;
 use crate::snapshot::{SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 use crate::{Direction, Fault, PHBS_PER_CHIP};
@@ -64,6 +65,10 @@ pub struct PhbImage {
     pub cache_clock: u64,
     /// Valid cache lines.
     pub cache_lines: Vec<CacheLineImage>,
+    /// Armed fault injections ([`crate::inject`]).
+    pub inject: InjectState,
+    /// What injection did, in [`InjectStats::to_array`] order.
+    pub inject_stats: [u64; INJECT_STAT_COUNT],
 }
 
 /// The state of one chip.
@@ -117,6 +122,8 @@ impl Chip {
                     tce: l.tce,
                 })
                 .collect(),
+            inject: p.inject.state,
+            inject_stats: p.inject.stats.to_array(),
         });
         ChipImage { phbs }
     }
@@ -156,6 +163,14 @@ impl Chip {
                 out.extend_from_slice(&l.stamp.to_le_bytes());
                 out.extend_from_slice(&l.tce.to_le_bytes());
             }
+        }
+        for p in img.phbs.iter() {
+            let pi = PhbInject {
+                state: p.inject,
+                stats: InjectStats::from_array(p.inject_stats),
+                ..PhbInject::default()
+            };
+            inject::save_phb(&pi, &mut out);
         }
         out
     }
@@ -200,6 +215,8 @@ mod tests {
         let mut c = chip();
         c.phbs[1].regs[crate::regs::RegId::Tar.index()] = 0x0100_0000;
         c.phbs[1].stats = crate::PhbStats::from_array([3; STAT_COUNT]);
+        c.phbs[2].inject.state.tce_fetch_fail = 2;
+        c.phbs[2].inject.stats = InjectStats::from_array([1; INJECT_STAT_COUNT]);
         let img = c.export_image();
         assert_eq!(c.encode_image(&img), c.save());
     }
@@ -221,6 +238,7 @@ mod tests {
     fn import_round_trips() {
         let mut a = chip();
         a.phbs[3].regs[crate::regs::RegId::Tar.index()] = 0x0200_0003;
+        a.phbs[0].inject.state.split_busy = 5;
         let img = a.export_image();
         let mut b = chip();
         b.import_image(&img).expect("valid image");

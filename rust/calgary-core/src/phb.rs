@@ -214,6 +214,8 @@ pub(crate) struct Phb {
     /// QEMU retries a blocked DMA in small pieces, one translate call each;
     /// repeats of the same page by the same requester count once.
     pub last_block: Option<(u64, Direction, Requester)>,
+    /// Armed fault injections and their counters (`inject.rs`).
+    pub inject: crate::inject::PhbInject,
 }
 
 impl Phb {
@@ -230,6 +232,7 @@ impl Phb {
             stats: PhbStats::default(),
             derived: Derived::default(),
             last_block: None,
+            inject: Default::default(),
         };
         p.recompute();
         p

@@ -1,6 +1,7 @@
 //! Snapshot of all guest-visible state (and the statistics) to bytes.
 //!
-//! Format version 1, little-endian:
+//! Format version 2 (version 1 without the injection section still
+//! loads), little-endian:
 //!
 //! ```text
 //! magic "CALGSNAP" | u16 version | u8 variant | u8 policy | u32 entries | u32 ways
@@ -10,6 +11,9 @@
 //!   fault last     (u8 present + 13 bytes)
 //!   u16 stat_count | stat_count × u64
 //!   u64 cache clock | u32 lines | lines × (u32 slot, u32 tag, u64 stamp, u64 tce)
+//! v2 only, 4 × PHB injection section (`inject.rs`):
+//!   u32 split_busy | u32 softstop_faults | u32 tce_fetch_fail | u8 error_latched
+//!   u16 stat_count | stat_count × u64
 //! ```
 //!
 //! A fault is `u8 phb, u64 io_addr, u8 dir, u8 bus, u8 devfn, u8 reason`.
@@ -20,11 +24,12 @@ use core::fmt;
 use crate::cache::LineImage;
 use crate::chip::Chip;
 use crate::csr::csr_encode;
+use crate::inject::{self, InjectState, InjectStats, INJECT_STAT_COUNT};
 use crate::regs::{PmrBits, RegId, TceBits, Width, REGISTERS, REG_COUNT};
 use crate::{CachePolicy, Direction, Fault, FaultReason, PhbStats, Requester, Variant};
 
 /// Current snapshot format version.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 /// Snapshot magic.
 pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"CALGSNAP";
 const MAGIC: &[u8; 8] = SNAPSHOT_MAGIC;
@@ -163,6 +168,33 @@ fn get_fault(r: &mut Reader<'_>, phb: u8) -> Result<Option<Fault>, SnapshotError
     }
 }
 
+fn get_inject(r: &mut Reader<'_>) -> Result<(InjectState, InjectStats), SnapshotError> {
+    let split_busy = r.u32()?;
+    let softstop_faults = r.u32()?;
+    let tce_fetch_fail = r.u32()?;
+    let error_latched = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(SnapshotError::InvalidField("injected error flag")),
+    };
+    if usize::from(r.u16()?) != INJECT_STAT_COUNT {
+        return Err(SnapshotError::InvalidField("injection statistics count"));
+    }
+    let mut st = [0u64; INJECT_STAT_COUNT];
+    for s in st.iter_mut() {
+        *s = r.u64()?;
+    }
+    Ok((
+        InjectState {
+            split_busy,
+            softstop_faults,
+            tce_fetch_fail,
+            error_latched,
+        },
+        InjectStats::from_array(st),
+    ))
+}
+
 impl Chip {
     /// Serialises all guest-visible state (registers, latched error and
     /// fault record, cache contents) plus statistics.
@@ -196,6 +228,9 @@ impl Chip {
                 out.extend_from_slice(&l.tce.to_le_bytes());
             }
         }
+        for p in self.phbs.iter() {
+            inject::save_phb(&p.inject, &mut out);
+        }
         out
     }
 
@@ -209,7 +244,7 @@ impl Chip {
             return Err(SnapshotError::BadMagic);
         }
         let version = r.u16()?;
-        if version != SNAPSHOT_VERSION {
+        if version != 1 && version != SNAPSHOT_VERSION {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         if Variant::from_byte(r.u8()?) != Some(self.cfg.variant) {
@@ -223,7 +258,10 @@ impl Chip {
             return Err(SnapshotError::CacheConfigMismatch);
         }
         let mut new = self.clone();
-        for (i, p) in new.phbs.iter_mut().enumerate() {
+        // CSR/PLSSR against the latched fault, checked once the injection
+        // section (v2) says whether an injected error is latched.
+        let mut latches = [(None, 0u64, 0u64); 4];
+        for ((i, p), latch) in new.phbs.iter_mut().enumerate().zip(latches.iter_mut()) {
             let phb = i as u8;
             if usize::from(r.u16()?) != REG_COUNT {
                 return Err(SnapshotError::InvalidField("register count"));
@@ -252,22 +290,10 @@ impl Chip {
             let last = get_fault(&mut r, phb)?;
             let csr = regs.get(RegId::Csr.index()).copied().unwrap_or(0);
             let plssr = regs.get(RegId::Plssr.index()).copied().unwrap_or(0);
-            match &latched {
-                Some(f) => {
-                    let (c, pl) = csr_encode(f);
-                    if u64::from(c) != csr || u64::from(pl) != plssr {
-                        return Err(SnapshotError::InvalidField("CSR/PLSSR vs latched fault"));
-                    }
-                    if last.is_none() {
-                        return Err(SnapshotError::InvalidField("latched fault without record"));
-                    }
-                }
-                None => {
-                    if csr != 0 || plssr != 0 {
-                        return Err(SnapshotError::InvalidField("CSR set without latched fault"));
-                    }
-                }
+            if latched.is_some() && last.is_none() {
+                return Err(SnapshotError::InvalidField("latched fault without record"));
             }
+            *latch = (latched, csr, plssr);
             if usize::from(r.u16()?) != STAT_COUNT {
                 return Err(SnapshotError::InvalidField("statistics count"));
             }
@@ -305,6 +331,39 @@ impl Chip {
             p.stats = PhbStats::from_array(st);
             p.cache.load(clock, &lines);
             p.recompute();
+            p.inject = Default::default();
+        }
+        if version >= 2 {
+            for p in new.phbs.iter_mut() {
+                let (state, stats) = get_inject(&mut r)?;
+                p.inject.state = state;
+                p.inject.stats = stats;
+            }
+        }
+        for (p, (latched, csr, plssr)) in new.phbs.iter().zip(latches) {
+            match latched {
+                Some(f) => {
+                    let (c, pl) = csr_encode(&f);
+                    if u64::from(c) != csr || u64::from(pl) != plssr {
+                        return Err(SnapshotError::InvalidField("CSR/PLSSR vs latched fault"));
+                    }
+                    if p.inject.state.error_latched {
+                        return Err(SnapshotError::InvalidField(
+                            "injected error and DMA fault both latched",
+                        ));
+                    }
+                }
+                None if p.inject.state.error_latched => {
+                    if csr == 0 {
+                        return Err(SnapshotError::InvalidField("injected error with CSR 0"));
+                    }
+                }
+                None => {
+                    if csr != 0 || plssr != 0 {
+                        return Err(SnapshotError::InvalidField("CSR set without latched fault"));
+                    }
+                }
+            }
         }
         if !r.b.is_empty() {
             return Err(SnapshotError::TrailingBytes);

@@ -43,15 +43,19 @@ pub(crate) fn fetch_tce(
     mem: &dyn GuestMemory,
 ) -> Option<u64> {
     let stats = &mut p.stats;
-    let read_mem = |stats: &mut PhbStats| {
+    let inj = &mut p.inject;
+    let read_mem = |stats: &mut PhbStats, inj: &mut crate::inject::PhbInject| {
         if device {
             stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
+            if inj.take_fetch_failure() {
+                return None;
+            }
         }
         tce_addr.and_then(|a| mem.read_u64_be(a))
     };
     let valid = |t: u64| TceBits::from_bits_retain(t).valid();
     match policy {
-        CachePolicy::Off => read_mem(stats),
+        CachePolicy::Off => read_mem(stats, inj),
         CachePolicy::Faithful => {
             if let Some(slot) = p.cache.find(idx) {
                 if device {
@@ -69,7 +73,7 @@ pub(crate) fn fetch_tce(
                 // later is still seen without a flush).
                 let mut tces = [0u64; TCE_LINE];
                 stats.tce_fetches = stats.tce_fetches.wrapping_add(1);
-                if !mem.read_tce_line(addr, &mut tces) {
+                if inj.take_fetch_failure() || !mem.read_tce_line(addr, &mut tces) {
                     return None;
                 }
                 let mut want = None;
@@ -84,7 +88,7 @@ pub(crate) fn fetch_tce(
                 }
                 return want;
             }
-            let t = read_mem(stats)?;
+            let t = read_mem(stats, inj)?;
             if device && valid(t) && p.cache.insert(idx, t) {
                 stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
             }
@@ -93,7 +97,7 @@ pub(crate) fn fetch_tce(
         CachePolicy::Coherent => {
             if let Some(slot) = p.cache.find(idx) {
                 let cached = p.cache.tce_at(slot);
-                let fresh = read_mem(stats);
+                let fresh = read_mem(stats, inj);
                 if !device {
                     return fresh;
                 }
@@ -120,7 +124,7 @@ pub(crate) fn fetch_tce(
                 if device {
                     stats.cache_misses = stats.cache_misses.wrapping_add(1);
                 }
-                let t = read_mem(stats)?;
+                let t = read_mem(stats, inj)?;
                 if device && valid(t) && p.cache.insert(idx, t) {
                     stats.cache_evictions = stats.cache_evictions.wrapping_add(1);
                 }
@@ -160,7 +164,7 @@ pub(crate) fn block(
         p.last_block = Some(key);
         p.stats.count_blocked(reason);
     }
-    if p.latched.is_none() {
+    if crate::inject::csr_free(p) {
         f.newly_latched = true;
         let (csr, plssr) = csr_encode(&f);
         p.set_reg(RegId::Csr, u64::from(csr));

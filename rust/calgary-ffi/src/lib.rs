@@ -46,10 +46,15 @@ macro_rules! check_abi {
     };
 }
 
-// After check_abi!, which it uses.
+// After check_abi!, which they use.
+mod inject;
 mod migrate;
 mod platform;
 
+pub use inject::{
+    calgary_inject_count, calgary_inject_get_text, calgary_inject_info, calgary_inject_spec_apply,
+    calgary_inject_text,
+};
 pub use migrate::*;
 use platform::cache_config;
 pub use platform::*;
@@ -656,6 +661,7 @@ fn phb_summary(chip: &Chip, phb: usize) -> Option<String> {
             f.dir, f.requester, f.io_addr, f.reason
         );
     }
+    inject::summary_suffix(chip, phb, &mut out);
     Some(out)
 }
 

@@ -2,6 +2,7 @@
 
 use std::ffi::c_char;
 
+use calgary_core::inject::{InjectState, INJECT_STAT_COUNT};
 use calgary_core::regs::{REGISTERS, REG_COUNT};
 use calgary_core::{CacheLineImage, ChipImage, FaultImage, PhbImage, PHBS_PER_CHIP, STAT_COUNT};
 
@@ -10,6 +11,7 @@ use crate::{chip_ref, guard, put_str, sys};
 // The header's sizes are the core's.
 const _: () = assert!(sys::CALGARY_REG_COUNT as usize == REG_COUNT);
 const _: () = assert!(sys::CALGARY_STAT_COUNT as usize == STAT_COUNT);
+const _: () = assert!(sys::CALGARY_INJECT_STAT_COUNT as usize == INJECT_STAT_COUNT);
 // Registers 0..CALGARY_REG_COMMON are on both variants, the rest CalIOC2's
 // own (the shim migrates those in a CalIOC2 subsection).
 const _: () = {
@@ -119,6 +121,12 @@ pub unsafe extern "C" fn calgary_state_export(
             o.cache_clock = p.cache_clock;
             o.n_lines = p.cache_lines.len() as u32;
             o.pad = 0;
+            o.inject_split_busy = p.inject.split_busy;
+            o.inject_softstop_faults = p.inject.softstop_faults;
+            o.inject_tce_fetch_fail = p.inject.tce_fetch_fail;
+            o.inject_error_latched = u8::from(p.inject.error_latched);
+            o.pad2 = [0; 3];
+            o.inject_stats = p.inject_stats;
             for (i, l) in p.cache_lines.iter().enumerate() {
                 // SAFETY: i < room, the buffer's size.
                 unsafe {
@@ -181,6 +189,13 @@ pub unsafe extern "C" fn calgary_state_import(
                         tce: l.tce,
                     })
                     .collect(),
+                inject: InjectState {
+                    split_busy: p.inject_split_busy,
+                    softstop_faults: p.inject_softstop_faults,
+                    tce_fetch_fail: p.inject_tce_fetch_fail,
+                    error_latched: p.inject_error_latched != 0,
+                },
+                inject_stats: p.inject_stats,
             }
         });
         let image = ChipImage { phbs };

@@ -158,6 +158,9 @@ pub(crate) fn suite_kernel(r: &mut Report, cfg: &Config) {
     if expect == "translate" && cfg.get_or("wrap", "0") == "1" {
         wrap_check(r, cfg, &plat, &devs);
     }
+    if expect == "translate" && cfg.get_or("inject", "0") == "1" {
+        fetch_fail_check(r, cfg, &plat, &devs, chipname);
+    }
     if expect == "translate" && cfg.get_or("errant", "1") != "0" {
         errant_check(r, cfg, &plat, &devs, chipname);
     }

@@ -85,6 +85,7 @@ struct CalgaryChipState {
     uint32_t cache_line;
     uint64_t mem1_start;
     uint8_t phb_bus[CALGARY_PHBS_PER_CHIP];   /* set by the machine */
+    char *inject;            /* the machine's inject= list, applied at reset */
     /* migration: each PHB's fields, filled only around save and load */
     CalgaryPhbMig mig[CALGARY_PHBS_PER_CHIP];
 };
@@ -94,5 +95,9 @@ struct CalgaryPhbFunc {
     PCIDevice parent_obj;
     uint32_t variant;
 };
+
+/* Fault injection (hw/pci-host/calgary-inject.c). */
+void calgary_inject_phb_class_init(ObjectClass *klass);
+void calgary_inject_chip_reset(CalgaryChipState *s);
 
 #endif
