@@ -1,5 +1,6 @@
 """The Calgary migration format (vmstate "calgary-chip" version 2) against a
-stream saved by an earlier build: hw-tests/data/calgary-migration-v2.bin.gz,
+stream saved by an earlier build: hw-tests/data/calgary-migration-v2.bin.gz
+(saved before fault injection existed: its absent subsection must load),
 made with `migrate file:` by `python3 hw-tests/test_calgary_migration.py
 --regenerate` (keep the committed one: a later build must still load it).
 
@@ -153,6 +154,36 @@ class SavedStream(unittest.TestCase):
         st = wait_migration(m)
         self.assertEqual(st["status"], "failed")
         self.assertIn("tce-cache must match", m.output())
+
+
+@needs_qemu
+class RoundTrip(unittest.TestCase):
+    """Optional state in subsections: an armed fault injection travels in
+    calgary-phb/inject and is armed on the destination, on its PHB only."""
+
+    def test_armed_injection_survives(self):
+        d = tempfile.mkdtemp(prefix="calgary-mig-inj-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "stream")
+        phb1 = "/machine/calgary0/phb1"
+        m = Machine(machine="calgary", memory=MEM)
+        try:
+            m.qmp_cmd("qom-set", path=phb1, property="inject-split-busy", value=5)
+            m.qmp_cmd("migrate", uri="file:" + path)
+            self.assertEqual(wait_migration(m)["status"], "completed", m.output())
+        finally:
+            m.close()
+        n = Machine(machine="calgary", memory=MEM, args=["-incoming", "defer"])
+        try:
+            n.qmp_cmd("migrate-incoming", uri="file:" + path)
+            self.assertEqual(wait_migration(n)["status"], "completed", n.output())
+            self.assertEqual(n.qom_get(phb1, "inject-split-busy"), 5)
+            self.assertEqual(n.qom_get("/machine/calgary0/phb0", "inject-split-busy"), 0)
+        finally:
+            n.close()
+        with open(path, "rb") as f:
+            stream = f.read()
+        self.assertIn(b"calgary-phb/inject", stream)
 
 
 if __name__ == "__main__":
