@@ -71,7 +71,7 @@ class Machine:
         self.stderr = open(os.path.join(self.dir, "stderr"), "w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=subprocess.STDOUT)
-        lsock.settimeout(timeout)
+        lsock.settimeout(self.timeout)
         try:
             self.sock, _ = lsock.accept()
         except socket.timeout:
@@ -79,7 +79,7 @@ class Machine:
             raise QtestError("QEMU did not connect to qtest: " + self.output())
         finally:
             lsock.close()
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(self.timeout)
         self.buf = b""
         self.qmp = None
         self.paused_depth = 0
