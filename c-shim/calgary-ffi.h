@@ -126,13 +126,28 @@ typedef enum CalgaryXlateKind {
     CALGARY_XLATE_WINDOW = 2,        /* untranslated window (legacy, MEM_1/2) */
 } CalgaryXlateKind;
 
+/*
+ * Why a DMA was blocked (CalgaryXlate.fault_reason). The codes are the
+ * core's FaultReason codes, which the model also stores in CSR bits 30..27;
+ * calgary-ffi fails to compile when they differ.
+ */
+typedef enum CalgaryFaultReason {
+    CALGARY_FAULT_SLOT_DISABLED = 1,
+    CALGARY_FAULT_OUT_OF_RANGE = 2,
+    CALGARY_FAULT_TCE_READ_FAILED = 3,
+    CALGARY_FAULT_NOT_VALID = 4,
+    CALGARY_FAULT_READ_ONLY = 5,
+    CALGARY_FAULT_WRITE_ONLY = 6,
+    CALGARY_FAULT_BROKEN = 7,        /* the chip model failed: DMA fenced off */
+} CalgaryFaultReason;
+
 typedef struct CalgaryXlate {
     uint64_t phys;                   /* physical address of the IO address */
     uint64_t addr_mask;              /* size - 1 of the naturally aligned range */
     uint8_t read;                    /* device may read memory */
     uint8_t write;                   /* device may write memory */
     uint8_t kind;                    /* CalgaryXlateKind when translated */
-    uint8_t fault_reason;            /* when blocked: see calgary_fault_reason_str */
+    uint8_t fault_reason;            /* when blocked: CalgaryFaultReason */
     uint8_t newly_latched;           /* when blocked: this access latched CSR */
     uint8_t pad[3];
 } CalgaryXlate;

@@ -65,9 +65,11 @@ kx_ver="$(candidate kexec-tools)"
 [ -n "$kx_ver" ] && [ "$kx_ver" != "(none)" ] || die "no candidate for kexec-tools"
 
 # ------------------------------------------------------------------ tool hash
-tool_dir="$repo/rust/calgary-guest"
 rustc_v="$(rustc --version 2>/dev/null || echo unknown)"
-tool_hash="$( (cd "$tool_dir" && find . -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path './target/*' | LC_ALL=C sort | xargs sha256sum; echo "$rustc_v") | sha256sum | cut -c1-16)"
+# The tool and the crates it is built from (the core's register map, the
+# /dev/mem crate): a change in any of them rebuilds it. Cargo.lock pins the
+# external crates.
+tool_hash="$( (cd "$repo" && find rust/calgary-guest rust/calgary-core rust/calgary-devmem -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path '*/target/*' | LC_ALL=C sort | xargs sha256sum; sha256sum Cargo.lock; echo "$rustc_v") | sha256sum | cut -c1-16)"
 script_hash="$(cat "$here/build-initramfs.sh" "$here/init" "$here/udhcpc.sh" "$here/compat-loader.c" | sha256sum | cut -c1-16)"
 key="$(echo "$kpkg=$kver_pkg busybox-static=$bb_ver kexec-tools=$kx_ver tool=$tool_hash script=$script_hash" | sha256sum | cut -c1-16)"
 initrd="$cache/initramfs-$key.cpio.gz"

@@ -104,7 +104,6 @@ if [ ! -f "$TREE/.calgary-patched" ]; then
         patch -s -p1 -d "$TREE.tmp" < "$p" || die "patch $(basename "$p") does not apply"
     done
     cp "$REPO/c-shim/qemu/calgary.mak" "$TREE.tmp/configs/devices/x86_64-softmmu/calgary.mak"
-    mkdir -p "$TREE.tmp/hw/pci-host/calgary"
     rm -rf "$TREE"
     mv "$TREE.tmp" "$TREE"
     touch "$TREE/.calgary-patched"
@@ -122,10 +121,15 @@ sync_file() {   # copy only when the content changed, so ninja sees no change ot
     if ! cmp -s "$src" "$dst"; then cp "$src" "$dst"; return 0; fi
     return 1
 }
-DST="$TREE/hw/pci-host/calgary"
-for f in "$REPO"/c-shim/*.c "$REPO"/c-shim/*.h; do sync_file "$f" "$DST/$(basename "$f")" || true; done
+# c-shim/hw/ and c-shim/include/ mirror QEMU's tree (the machine in hw/i386,
+# chip and PHBs in hw/pci-host, their header in include/hw/pci-host); the FFI
+# header sits next to that header, the archive next to the shim's sources.
+(cd "$REPO/c-shim" && find hw include -type f -name '*.[ch]') | while read -r f; do
+    sync_file "$REPO/c-shim/$f" "$TREE/$f" || true
+done
+sync_file "$REPO/c-shim/calgary-ffi.h" "$TREE/include/hw/pci-host/calgary-ffi.h" || true
 relink=0
-sync_file "$REPO/target/release/libcalgary_ffi.a" "$DST/libcalgary_ffi.a" && relink=1
+sync_file "$REPO/target/release/libcalgary_ffi.a" "$TREE/hw/pci-host/libcalgary_ffi.a" && relink=1
 
 # 6. Configure once per tree.
 B="$TREE/build"

@@ -74,6 +74,12 @@ FEATURE_SINCE: dict[str, tuple[Version, str]] = {
     "kdump": ((2, 6, 27), "the driver reuses the crashed kernel's table (get_tce_space_from_tar) from 2.6.27"),
     "nvme": ((3, 3), "the nvme driver arrived in 3.3"),
     "virtio-iommu": ((4, 8), "virtio uses the DMA API only with VIRTIO_F_IOMMU_PLATFORM, from 4.8"),
+    # Before 3.9 x86-64 direct-maps [0, highest RAM address) whatever the
+    # E820 types; 3.9 (66520ebc2df3 "x86, mm: Only direct map addresses that
+    # are marked as E820_RAM") maps E820 RAM only, and a capture kernel's RAM
+    # is its crash region: the crashed kernel's TCE tables are never mapped.
+    "ram-only-direct-map": ((3, 9), "from 3.9 Linux direct-maps only E820 RAM (66520ebc2df3), so a capture "
+                                    "kernel cannot reach the crashed kernel's TCE tables through __va()"),
 }
 CALGARY_LAST: Version = (5, 6)
 
@@ -228,6 +234,7 @@ class Plan:
     kdump: tuple[bool, str] = (True, "")
     nvme_required: bool = True
     virtio_required: bool = True
+    ram_only_direct_map: bool = True
     notes: list[str] = field(default_factory=list)
 
 
@@ -273,6 +280,7 @@ def plan(k: KernelImage) -> Plan:
     elif k.relocatable is False:
         p.kdump = (False, "the image is not relocatable (CONFIG_RELOCATABLE): kexec -p cannot load it as capture kernel")
     p.nvme_required = has(v, "nvme") is not False
+    p.ram_only_direct_map = has(v, "ram-only-direct-map") is not False
     p.virtio_required = has(v, "virtio-iommu") is not False
     if not p.nvme_required:
         p.notes.append(f"nvme optional: {FEATURE_SINCE['nvme'][1]}")

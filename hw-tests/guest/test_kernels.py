@@ -148,6 +148,11 @@ class Planning(unittest.TestCase):
         self.assertTrue(kernels.plan(self.img("2.6.27")).kdump[0])
         self.assertIn("CONFIG_CRASH_DUMP", kernels.plan(self.img("4.4.178", CALGARY, KEXEC)).kdump[1])
         self.assertFalse(kernels.plan(self.img("5.4", CALGARY, KEXEC, DUMP, relocatable=False)).kdump[0])
+        # the capture kernel's direct map: all below its top RAM address before 3.9, E820 RAM only after
+        self.assertFalse(kernels.plan(self.img("3.8.13")).ram_only_direct_map)
+        self.assertFalse(kernels.plan(self.img("2.6.32")).ram_only_direct_map)
+        self.assertTrue(kernels.plan(self.img("3.9")).ram_only_direct_map)
+        self.assertTrue(kernels.plan(self.img("3.10.0")).ram_only_direct_map)
 
     def test_no_driver(self):
         self.assertFalse(kernels.plan(self.img("6.1.0")).calgary[0])
@@ -191,6 +196,56 @@ class Runner(unittest.TestCase):
         cols = boot.cell_columns(boot.Cell(k, "4.4.178", "calgary", boot=b, checks=b.checks))
         self.assertEqual((cols["boot"], cols["virtio"], cols["wrap+flush"], cols["kdump"], cols["errant"]),
                          ("PASS", "skip", "FAIL", "kbug", "-"))
+
+    def capture_oops(self, usable_end: int) -> "boot.Boot":
+        b = boot.Boot("k/calgary")
+        b.lines = [
+            "CALGARY-INFO kdump-load ok calgary.prev_tar=20:0000000002920000,24:0000000002930000",
+            "CALGARY-KDUMP crashing now",
+            "[    0.000000] Linux version 9.9.9 (capture)",
+            "[    0.000000] BIOS-e820: [mem 0x0000000000001000-0x000000000009ffff] usable",
+            f"[    0.000000] BIOS-e820: [mem 0x0000000001000000-{usable_end:#018x}] usable",
+            "[    1.000000] BUG: unable to handle page fault for address: ffff888002930000",
+            "[    1.000000] RIP: 0010:calgary_iommu_init+0x2e8/0x4f0",
+            "[    1.000000] CR2: ffff888002930000 CR3: 0000000001c0a000",
+        ]
+        return b
+
+    def test_kdump_diagnosis_by_direct_map_era(self):
+        # 3.9+: only E820 RAM is mapped; a table outside the crash region is a kernel defect
+        diag, bug = boot.kdump_diagnosis(self.capture_oops(0x1FFFFFF), ram_only_direct_map=True)
+        self.assertTrue(bug)
+        self.assertIn("PHB 0x24's TCE table 0x2930000", diag)
+        self.assertIn("66520ebc2df3", diag)
+        # before 3.9 a table above the capture kernel's RAM is the region's placement: not kbug
+        diag, bug = boot.kdump_diagnosis(self.capture_oops(0x1FFFFFF), ram_only_direct_map=False)
+        self.assertFalse(bug)
+        self.assertIn("must put the region above the tables", diag)
+        # a fault outside any TAR table is never diagnosed as the table
+        b = self.capture_oops(0x1FFFFFF)
+        b.lines[-1] = "[    1.000000] CR2: ffff888012345678 CR3: 0000000001c0a000"
+        diag, bug = boot.kdump_diagnosis(b, ram_only_direct_map=True)
+        self.assertFalse(bug)
+        self.assertNotIn("TCE table", diag)
+
+    def test_era_beyond_matrix_layout_is_unsupported(self):
+        from types import SimpleNamespace
+        k = kernels.KernelImage(path="x", version_string="2.6.24", version=(2, 6, 24))
+        pl = kernels.plan(k)
+        r = SimpleNamespace(props={"bus0-phb", "layout", "chips", "variant"})
+        cell = boot.matrix_cell(r, k, pl, "2.6.24", "calgary", 1.0)
+        self.assertEqual(cell.status, "unsupported")
+        self.assertIn("bus0-phb=on", cell.reason)
+        self.assertIsNone(cell.boot)
+        # a QEMU without the property: named as the machine's lack
+        cell = boot.matrix_cell(SimpleNamespace(props=set()), k, pl, "2.6.24", "calgary", 1.0)
+        self.assertIn("machine lacks bus0-phb=on", cell.reason)
+        # 2.6.18/19 need the legacy layout as well; CalIOC2 is n/a before 2.6.23
+        k18 = kernels.KernelImage(path="x", version_string="2.6.18", version=(2, 6, 18))
+        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calgary", 1.0)
+        self.assertIn("layout=legacy", cell.reason)
+        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calioc2", 1.0)
+        self.assertEqual((cell.status, cell.reason[:19]), ("n/a", "no CalIOC2 support "))
 
     def test_machine_property_parsing(self):
         out = ("calgary-machine options:\n  acpi=<OnOffAuto>      - Enable ACPI\n"

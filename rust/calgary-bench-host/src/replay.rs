@@ -148,19 +148,21 @@ impl Row {
 }
 
 fn chip_config(cache: CacheConfig) -> ChipConfig {
+    // Every replayed chip has chip 0's Rio-layout buses and BBAR: the trace
+    // names chip and PHB, and the requester bus below is chip 0's too.
     let mut phbs = [PhbConfig {
-        first_bus: 0x20,
-        last_bus: 0x20,
+        first_bus: 0,
+        last_bus: 0,
         mem1_start: 0xFFF0_0000,
-        mem1_limit: 0xFFFF_FFFF,
-    }; 4];
+        mem1_limit: platform::MEM1_LIMIT,
+    }; PHBS_PER_CHIP];
     for (i, p) in phbs.iter_mut().enumerate() {
-        p.first_bus = 0x20 + 4 * i as u8;
+        p.first_bus = layout::rio_phb_bus(0, i).unwrap_or(0);
         p.last_bus = p.first_bus;
     }
     ChipConfig {
         variant: Variant::Calgary,
-        bbar: 0xfef0_0000,
+        bbar: layout::RIO_BBARS[0],
         chassis: 1,
         phbs,
         cache,
@@ -208,7 +210,7 @@ pub fn replay_core(evs: &[Ev], cache: CacheConfig) -> Result<Row, String> {
                     Direction::Read
                 };
                 let req = Requester {
-                    bus: 0x20 + 4 * phb,
+                    bus: layout::rio_phb_bus(0, phb as usize).unwrap_or(0),
                     devfn: 8,
                 };
                 let _ = c.translate(phb as usize, io, dir, Access::Device, req, &mem);

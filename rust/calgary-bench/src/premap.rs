@@ -8,6 +8,7 @@
 
 use calgary_bench::cli::{next, number, text, unexpected};
 use calgary_bench::parse_num;
+use calgary_core::{layout, PHBS_PER_CHIP};
 use calgary_devmem::{premap, Mapping, Window};
 use lexopt::{Arg, Parser};
 
@@ -21,7 +22,7 @@ struct Opts {
 
 fn parse(mut p: Parser) -> Result<Opts, String> {
     let mut o = Opts {
-        bbar: 0xfef0_0000,
+        bbar: u64::from(layout::RIO_BBARS[0]),
         mem_base: 0x1000_0000,
         mem_len: 0x400_0000,
         phbs: None,
@@ -79,8 +80,13 @@ pub fn run(p: Parser) -> Result<(), String> {
     premap::write_identity_table(&tbl, 0, g.entries);
     let win = Window::open(o.bbar)?;
     let mut done = Vec::new();
-    for phb in 0..4usize {
-        let bus = 0x20 + 4 * phb as u32;
+    // The chip whose Rio-layout BBAR this is (chip 0 for any other BBAR).
+    let chip = layout::RIO_BBARS
+        .iter()
+        .position(|&b| u64::from(b) == o.bbar)
+        .unwrap_or(0);
+    for phb in 0..PHBS_PER_CHIP {
+        let bus = layout::rio_phb_bus(chip, phb).map_or(0, u32::from);
         let want = match &o.phbs {
             Some(list) => list.contains(&phb),
             None => populated(bus),

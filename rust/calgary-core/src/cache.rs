@@ -5,7 +5,110 @@
 //! one permission bit are ever inserted (a fetched invalid TCE is never
 //! cached, so new mappings are visible without a flush).
 
-use crate::{CacheConfig, CachePolicy};
+use core::fmt;
+
+use crate::ConfigError;
+
+/// TCE cache policy (model decision, §5; see `MODEL.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CachePolicy {
+    /// No cache: every DMA reads its TCE from guest memory.  Strictest: a
+    /// freed TCE faults at once.
+    Off,
+    /// A set-associative cache of the configured geometry whose hits,
+    /// misses and evictions are counted, but every hit is re-validated
+    /// against memory.  A hit whose cached TCE differs from memory uses the
+    /// memory value and counts a `stale_hit`: the places where real hardware
+    /// would have used a stale entry.
+    Coherent,
+    /// A set-associative cache that behaves like the hardware: a cached TCE
+    /// keeps translating, even after the guest freed it, until the next
+    /// flush (TAR write) or until it is evicted.
+    Faithful,
+}
+
+impl CachePolicy {
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            CachePolicy::Off => 0,
+            CachePolicy::Coherent => 1,
+            CachePolicy::Faithful => 2,
+        }
+    }
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(CachePolicy::Off),
+            1 => Some(CachePolicy::Coherent),
+            2 => Some(CachePolicy::Faithful),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CachePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CachePolicy::Off => "off",
+            CachePolicy::Coherent => "coherent",
+            CachePolicy::Faithful => "faithful",
+        })
+    }
+}
+
+/// Largest TCE cache (entries per PHB) the model accepts.
+pub const MAX_CACHE_ENTRIES: u32 = 1 << 16;
+/// Largest associativity the model accepts.
+pub const MAX_CACHE_WAYS: u32 = 64;
+
+/// Geometry and policy of each PHB's TCE cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Policy, see [`CachePolicy`].
+    pub policy: CachePolicy,
+    /// Total cache entries per PHB: a power of two, 1..=[`MAX_CACHE_ENTRIES`].
+    /// Ignored (not validated) when `policy` is `Off`.
+    pub entries: u32,
+    /// Associativity: 1..=[`MAX_CACHE_WAYS`], must divide `entries`.
+    /// Ignored when `policy` is `Off`.
+    pub ways: u32,
+}
+
+impl Default for CacheConfig {
+    /// Faithful, 256 entries, 4-way.
+    fn default() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Faithful,
+            entries: 256,
+            ways: 4,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Checks the geometry.  `Off` accepts anything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.policy == CachePolicy::Off {
+            return Ok(());
+        }
+        if self.entries == 0 || !self.entries.is_power_of_two() {
+            return Err(ConfigError::CacheEntriesNotPowerOfTwo(self.entries));
+        }
+        if self.entries > MAX_CACHE_ENTRIES {
+            return Err(ConfigError::CacheEntriesTooLarge(self.entries));
+        }
+        if self.ways == 0 || self.ways > MAX_CACHE_WAYS {
+            return Err(ConfigError::CacheWaysOutOfRange(self.ways));
+        }
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the MSRV (1.81)
+        if self.entries % self.ways != 0 {
+            return Err(ConfigError::CacheWaysDoNotDivideEntries {
+                entries: self.entries,
+                ways: self.ways,
+            });
+        }
+        Ok(())
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Line {

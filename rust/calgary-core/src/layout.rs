@@ -69,6 +69,17 @@ pub const RIO_BUS_BASE: u8 = 0x20;
 /// Bus step between consecutive PHBs in the Rio layout.
 pub const RIO_BUS_STRIDE: u8 = 4;
 
+/// PCI bus of PHB `phb` of chip `chip` in the Rio layout (without
+/// `bus0-phb`): `0x20 + 4·(4·chip + phb)`, so that every PHB has room for
+/// bridges behind it. `None` when chip or PHB is out of range.
+pub fn rio_phb_bus(chip: usize, phb: usize) -> Option<u8> {
+    if chip >= MAX_CHIPS || phb >= PHBS_PER_CHIP {
+        return None;
+    }
+    let n = u8::try_from(PHBS_PER_CHIP * chip + phb).ok()?;
+    RIO_BUS_BASE.checked_add(RIO_BUS_STRIDE.checked_mul(n)?)
+}
+
 /// PHB buses of each chip in the legacy layout (chip 0 without `bus0_phb`).
 /// Both kernels' formulas agree on one window for each row: 1–4 and 5–8
 /// give 0xfda00000 and 0xfdb00000 (chassis 1, RIO nodes 2 and 3), 15–18 and
@@ -240,8 +251,7 @@ impl Platform {
                 if chip == 0 && phb == 0 && self.bus0_phb {
                     return Some(0);
                 }
-                let n = u8::try_from(PHBS_PER_CHIP * chip + phb).ok()?;
-                return RIO_BUS_BASE.checked_add(RIO_BUS_STRIDE.checked_mul(n)?);
+                return rio_phb_bus(chip, phb);
             }
         };
         row.get(phb).copied()

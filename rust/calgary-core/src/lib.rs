@@ -35,22 +35,34 @@
 
 mod cache;
 mod chip;
+mod config;
 mod csr;
 pub mod diag;
+mod dma;
 pub mod layout;
+mod mmio;
+mod phb;
 pub mod platform;
 pub mod regs;
 pub mod rio;
 mod snapshot;
-mod types;
+mod tce;
+mod variant;
 
+pub use cache::{CacheConfig, CachePolicy, MAX_CACHE_ENTRIES, MAX_CACHE_WAYS};
 pub use chip::Chip;
+pub use config::{ChipConfig, ConfigError};
 pub use csr::{
     csr_decode, csr_encode, CsrBits, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR,
     CSR_REASON_MASK, CSR_REASON_SHIFT,
 };
+pub use dma::{
+    Access, Direction, Fault, FaultReason, GuestMemory, Requester, Translation, XlateKind, TCE_LINE,
+};
+pub use mmio::{GuestErrorKind, MmioEvent};
+pub use phb::{PhbConfig, PhbStats, StopState};
 pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
-pub use types::*;
+pub use variant::{Variant, LEGACY_WINDOW_END};
 
 /// Size of one chip's register window (the BBAR maps exactly 1 MiB).
 pub const CHIP_WINDOW_SIZE: u64 = 1 << 20;

@@ -96,6 +96,21 @@ pub const fn split_queue(p: usize) -> u64 {
 pub const fn stuff(p: usize) -> u64 {
     PHB_DEBUG_BASE + PHB_STRIDE * p as u64 + PHB_DEBUG_STUFF_OFFSET
 }
+/// The buses a PHB debug STUFF value names (§2): bits 23..16 the first
+/// bus, bits 15..8 the last. Read as Linux 2.6.23+ reads it: an end byte of
+/// 0 is the older "single bus" encoding; otherwise `first..=last`, which
+/// for the single-bus encoding every era accepts (last = first) is the
+/// first bus alone. An end below the start names no bus (2.6.20-2.6.22
+/// walk `start..=end` and would map nothing). Inverse of
+/// [`PhbConfig::stuff_value`](crate::PhbConfig::stuff_value).
+pub fn stuff_buses(stuff: u32) -> core::ops::RangeInclusive<u8> {
+    let [_, first, last, _] = stuff.to_be_bytes();
+    if last == 0 {
+        first..=first
+    } else {
+        first..=last
+    }
+}
 /// Base of PHB `p`'s register block.
 pub const fn phb_base(p: usize) -> u64 {
     PHB_BASE + PHB_STRIDE * p as u64

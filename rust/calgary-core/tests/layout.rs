@@ -369,3 +369,21 @@ fn firmware_bars_must_stay_off_legacy_windows() {
         .check_firmware_bars(&[bar(16 << 20, BarKind::Mem)])
         .is_err());
 }
+
+#[test]
+fn rio_phb_bus_is_0x20_plus_4_per_phb_and_what_the_platform_uses() {
+    assert_eq!(calgary_core::layout::rio_phb_bus(0, 0), Some(0x20));
+    assert_eq!(calgary_core::layout::rio_phb_bus(0, 3), Some(0x2c));
+    assert_eq!(calgary_core::layout::rio_phb_bus(1, 0), Some(0x30));
+    assert_eq!(calgary_core::layout::rio_phb_bus(3, 3), Some(0x5c));
+    assert_eq!(calgary_core::layout::rio_phb_bus(4, 0), None);
+    assert_eq!(calgary_core::layout::rio_phb_bus(0, 4), None);
+    let plat =
+        calgary_core::layout::Platform::new(calgary_core::layout::Layout::Rio, false, MAX_CHIPS)
+            .unwrap();
+    for c in 0..MAX_CHIPS {
+        for p in 0..PHBS_PER_CHIP {
+            assert_eq!(plat.phb_bus(c, p), calgary_core::layout::rio_phb_bus(c, p));
+        }
+    }
+}

@@ -549,3 +549,36 @@ fn config_errors_name_the_property() {
     cfg.phbs[2].last_bus = 4;
     assert!(Chip::new(cfg).unwrap_err().to_string().contains("last_bus"));
 }
+
+#[test]
+fn stuff_buses_single_bus_both_encodings() {
+    // last = first (what the machine reports) and the older end-0 form.
+    for v in [0x0024_2400u32, 0x0024_0000] {
+        assert_eq!(regs::stuff_buses(v), 0x24..=0x24, "{v:#010x}");
+    }
+    // Bus 0 behind a PHB: 0x00000000 is bus 0 alone.
+    assert_eq!(regs::stuff_buses(0), 0..=0);
+}
+
+#[test]
+fn stuff_buses_range_and_inverse_of_stuff_value() {
+    assert_eq!(regs::stuff_buses(0x0028_2a00), 0x28..=0x2a);
+    // End below start: no bus (as 2.6.20's walk reads it).
+    assert!(regs::stuff_buses(0x0030_2000).is_empty());
+    // Low byte and top byte are not part of the range.
+    assert_eq!(regs::stuff_buses(0xff24_24ff), 0x24..=0x24);
+    for (first, last) in [(0x20u8, 0x20u8), (0x24, 0), (0x28, 0x2b), (0, 0)] {
+        let cfg = PhbConfig {
+            first_bus: first,
+            last_bus: last,
+            mem1_start: 0,
+            mem1_limit: 0,
+        };
+        let want = if last == 0 {
+            first..=first
+        } else {
+            first..=last
+        };
+        assert_eq!(regs::stuff_buses(cfg.stuff_value()), want);
+    }
+}

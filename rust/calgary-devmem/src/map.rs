@@ -130,6 +130,14 @@ impl Mapping {
             .map(|i| unsafe { std::ptr::read_volatile(p.add(i)) })
             .collect()
     }
+    /// Sets `len` bytes to `v`, one volatile byte access each.
+    pub fn fill(&self, off: usize, len: usize, v: u8) {
+        let p = self.at(off, len);
+        for i in 0..len {
+            // SAFETY: the whole range was checked.
+            unsafe { std::ptr::write_volatile(p.add(i), v) }
+        }
+    }
     /// Copies bytes in, one volatile byte access each.
     pub fn write_bytes(&self, off: usize, data: &[u8]) {
         let p = self.at(off, data.len());
@@ -168,16 +176,18 @@ pub(crate) mod tests {
 
     #[test]
     fn unaligned_offset_maps_from_the_byte_asked_for() {
+        // Not page-aligned, but 8-byte aligned: volatile accesses need
+        // natural alignment (debug builds check it).
         let (path, _f) = scratch(3 * 4096);
         let ps = path.to_str().expect("utf-8 path");
         let whole = Mapping::new(ps, 0, 3 * 4096, false).expect("map");
-        whole.write_bytes(0x1234, &[1, 2, 3, 4, 5, 6, 7, 8]);
-        let part = Mapping::new(ps, 0x1234, 8, false).expect("map part");
-        assert_eq!(part.base, 0x1234);
+        whole.write_bytes(0x1238, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let part = Mapping::new(ps, 0x1238, 8, false).expect("map part");
+        assert_eq!(part.base, 0x1238);
         assert_eq!(part.read_bytes(0, 8), vec![1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(part.rd32(0), u32::from_ne_bytes([1, 2, 3, 4]));
         part.wr64(0, 0x1122_3344_5566_7788);
-        assert_eq!(whole.rd64(0x1234), 0x1122_3344_5566_7788);
+        assert_eq!(whole.rd64(0x1238), 0x1122_3344_5566_7788);
         std::fs::remove_file(path).ok();
     }
 

@@ -75,6 +75,21 @@ impl Window {
     pub fn clear_csr(&self, phb: usize) {
         self.w32(regs::phb_reg(phb, regs::PHB_CSR_OFFSET), 0)
     }
+    /// PHB `phb`'s PLSSR (low 32 bits of the IO address of a latched error).
+    pub fn plssr(&self, phb: usize) -> u32 {
+        self.r32(regs::phb_reg(phb, regs::PHB_PLSSR_OFFSET))
+    }
+    /// PHB `phb`'s debug STUFF register (its bus range, see
+    /// `calgary_core::regs::stuff_buses`).
+    pub fn stuff(&self, phb: usize) -> u32 {
+        self.r32(regs::stuff(phb))
+    }
+    /// Flushes PHB `phb`'s TCE cache the Calgary way: TAR rewritten with
+    /// its own value.
+    pub fn flush(&self, phb: usize) {
+        let v = self.tar(phb);
+        self.w64(regs::tar(phb), v);
+    }
 }
 
 #[cfg(test)]

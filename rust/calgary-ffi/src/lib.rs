@@ -46,6 +46,12 @@ macro_rules! check_abi {
     };
 }
 
+// After check_abi!, which it uses.
+mod platform;
+
+use platform::cache_config;
+pub use platform::*;
+
 struct HostMem {
     read_tce: sys::CalgaryReadTceFn,
     opaque: *mut c_void,
@@ -111,6 +117,20 @@ impl ChipBox {
     }
 }
 
+/// Fault-reason string for an unknown code (and for a panicking lookup).
+const UNKNOWN: &[u8] = b"unknown\0";
+
+/// Runs the body of an `extern "C"` export: a panic is caught, logged as an
+/// error and turned into `fail`, a safe value for the C caller (false, 0,
+/// NULL, nothing written), so that no unwind ever crosses into C. Chip
+/// operations additionally fence off their chip (`ChipBox::with`).
+fn guard<R>(name: &str, fail: R, body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        log::error!("calgary: internal error in {name}; it returned a safe value instead");
+        fail
+    })
+}
+
 fn chip_ref<'a>(chip: *mut sys::CalgaryChip) -> Option<&'a ChipBox> {
     // SAFETY: non-null pointers come from calgary_chip_new and stay valid
     // until calgary_chip_free.
@@ -137,186 +157,6 @@ fn variant_of(v: u32) -> Option<Variant> {
         _ => None,
     }
 }
-
-fn cache_config(policy: u32, entries: u32, ways: u32) -> Result<CacheConfig, String> {
-    let policy = match policy {
-        sys::CALGARY_CACHE_OFF => CachePolicy::Off,
-        sys::CALGARY_CACHE_COHERENT => CachePolicy::Coherent,
-        sys::CALGARY_CACHE_FAITHFUL => CachePolicy::Faithful,
-        other => {
-            return Err(format!(
-                "invalid tce-cache policy {other} (accepted: off, coherent, faithful)"
-            ))
-        }
-    };
-    let cfg = CacheConfig {
-        policy,
-        entries,
-        ways,
-    };
-    cfg.validate().map_err(|e| {
-        let prop = match e {
-            calgary_core::ConfigError::CacheWaysOutOfRange(_)
-            | calgary_core::ConfigError::CacheWaysDoNotDivideEntries { .. } => "tce-cache-ways",
-            _ => "tce-cache-entries",
-        };
-        format!("invalid {prop}: {e}")
-    })?;
-    Ok(cfg)
-}
-
-/// See `calgary-ffi.h`.
-///
-/// # Safety
-/// Pointer arguments are valid for the access the header describes, or NULL.
-#[no_mangle]
-pub unsafe extern "C" fn calgary_cache_config_check(
-    policy: u32,
-    entries: u32,
-    ways: u32,
-    err: *mut c_char,
-    err_len: usize,
-) -> bool {
-    match catch_unwind(|| cache_config(policy, entries, ways)) {
-        Ok(Ok(_)) => true,
-        Ok(Err(msg)) => {
-            put_str(err, err_len, &msg);
-            false
-        }
-        Err(_) => {
-            put_str(err, err_len, "internal error checking the cache geometry");
-            false
-        }
-    }
-}
-check_abi!(calgary_cache_config_check: unsafe extern "C" fn(u32, u32, u32, *mut c_char, usize) -> bool);
-
-/// See `calgary-ffi.h`: [`calgary_core::platform::mem1_start`].
-#[no_mangle]
-pub extern "C" fn calgary_mem1_start(below_4g_ram: u64) -> u64 {
-    calgary_core::platform::mem1_start(below_4g_ram)
-}
-check_abi!(calgary_mem1_start: unsafe extern "C" fn(u64) -> u64);
-
-const _: () = assert!(sys::CALGARY_BUS_BASE == layout::RIO_BUS_BASE as u32);
-const _: () = assert!(sys::CALGARY_BUS_STRIDE == layout::RIO_BUS_STRIDE as u32);
-const _: () = assert!(sys::CALGARY_MAX_CHIPS as usize == calgary_core::MAX_CHIPS);
-
-fn platform(layout: u32, bus0_phb: bool, chips: u32) -> Result<layout::Platform, String> {
-    let layout = match layout {
-        sys::CALGARY_LAYOUT_RIO => layout::Layout::Rio,
-        sys::CALGARY_LAYOUT_LEGACY => layout::Layout::Legacy,
-        other => return Err(format!("invalid layout {other} (accepted: rio, legacy)")),
-    };
-    let chips = usize::try_from(chips).map_err(|_| format!("invalid chips {chips}"))?;
-    layout::Platform::new(layout, bus0_phb, chips).map_err(|e| e.to_string())
-}
-
-/// See `calgary-ffi.h`.
-///
-/// # Safety
-/// Pointer arguments are valid for the access the header describes, or NULL.
-#[no_mangle]
-pub unsafe extern "C" fn calgary_platform_layout(
-    layout: u32,
-    bus0_phb: bool,
-    chips: u32,
-    out: *mut sys::CalgaryPlatform,
-    err: *mut c_char,
-    err_len: usize,
-) -> bool {
-    let made = catch_unwind(|| {
-        let p = platform(layout, bus0_phb, chips)?;
-        let mut o = sys::CalgaryPlatform {
-            bbar: [0; 4],
-            bus: [[0; 4]; 4],
-        };
-        for c in 0..p.chips() {
-            let bbar = p.bbar(c).ok_or("no BBAR for a chip")?;
-            let row = o.bus.get_mut(c).ok_or("chip out of range")?;
-            for (q, b) in row.iter_mut().enumerate() {
-                *b = p.phb_bus(c, q).ok_or("no bus for a PHB")?;
-            }
-            *o.bbar.get_mut(c).ok_or("chip out of range")? = bbar;
-        }
-        Ok::<_, String>(o)
-    });
-    match made {
-        Ok(Ok(o)) => {
-            // SAFETY: the caller gives a writable CalgaryPlatform or NULL.
-            if let Some(out) = unsafe { out.as_mut() } {
-                *out = o;
-            }
-            true
-        }
-        Ok(Err(msg)) => {
-            put_str(err, err_len, &msg);
-            false
-        }
-        Err(_) => {
-            put_str(err, err_len, "internal error laying out the platform");
-            false
-        }
-    }
-}
-check_abi!(calgary_platform_layout: unsafe extern "C" fn(u32, bool, u32, *mut sys::CalgaryPlatform, *mut c_char, usize) -> bool);
-
-/// See `calgary-ffi.h`.
-///
-/// # Safety
-/// Pointer arguments are valid for the access the header describes, or NULL.
-#[no_mangle]
-pub unsafe extern "C" fn calgary_platform_check_devices(
-    layout: u32,
-    bus0_phb: bool,
-    chips: u32,
-    bars: *const sys::CalgaryPciBar,
-    n_bars: usize,
-    bridge_bdf: i32,
-    err: *mut c_char,
-    err_len: usize,
-) -> bool {
-    let bars: &[sys::CalgaryPciBar] = if bars.is_null() || n_bars == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller gives `n_bars` BARs.
-        unsafe { std::slice::from_raw_parts(bars, n_bars) }
-    };
-    let checked = catch_unwind(|| {
-        let p = platform(layout, bus0_phb, chips)?;
-        if let Ok(bdf) = u16::try_from(bridge_bdf) {
-            if !p.allows_bridges() {
-                let [bus, devfn] = bdf.to_be_bytes();
-                return Err(layout::LayoutError::BridgeInLegacyLayout { bus, devfn }.to_string());
-            }
-        }
-        let list: Vec<layout::PciBar> = bars
-            .iter()
-            .map(|b| layout::PciBar {
-                size: b.size,
-                kind: match b.kind {
-                    sys::CALGARY_BAR_MEM => layout::BarKind::Mem,
-                    sys::CALGARY_BAR_PREFETCH => layout::BarKind::Prefetch,
-                    sys::CALGARY_BAR_ROM => layout::BarKind::Rom,
-                    _ => layout::BarKind::Io,
-                },
-            })
-            .collect();
-        p.check_firmware_bars(&list).map_err(|e| e.to_string())
-    });
-    match checked {
-        Ok(Ok(())) => true,
-        Ok(Err(msg)) => {
-            put_str(err, err_len, &msg);
-            false
-        }
-        Err(_) => {
-            put_str(err, err_len, "internal error checking the PCI devices");
-            false
-        }
-    }
-}
-check_abi!(calgary_platform_check_devices: unsafe extern "C" fn(u32, bool, u32, *const sys::CalgaryPciBar, usize, i32, *mut c_char, usize) -> bool);
 
 fn chip_config(cfg: &sys::CalgaryChipConfig) -> Result<ChipConfig, String> {
     let variant = variant_of(cfg.variant).ok_or_else(|| {
@@ -355,48 +195,50 @@ pub unsafe extern "C" fn calgary_chip_new(
     err: *mut c_char,
     err_len: usize,
 ) -> *mut sys::CalgaryChip {
-    // SAFETY: the caller passes a valid config or NULL.
-    let Some(cfg) = (unsafe { cfg.as_ref() }) else {
-        put_str(err, err_len, "no configuration");
-        return std::ptr::null_mut();
-    };
-    let line_fill = match cfg.cache_line {
-        0 | 1 => false,
-        8 => true,
-        other => {
-            put_str(
-                err,
-                err_len,
-                &format!("invalid tce-cache-line {other} (accepted: 1, 8)"),
-            );
+    guard("calgary_chip_new", std::ptr::null_mut(), || {
+        // SAFETY: the caller passes a valid config or NULL.
+        let Some(cfg) = (unsafe { cfg.as_ref() }) else {
+            put_str(err, err_len, "no configuration");
             return std::ptr::null_mut();
+        };
+        let line_fill = match cfg.cache_line {
+            0 | 1 => false,
+            8 => true,
+            other => {
+                put_str(
+                    err,
+                    err_len,
+                    &format!("invalid tce-cache-line {other} (accepted: 1, 8)"),
+                );
+                return std::ptr::null_mut();
+            }
+        };
+        let made = catch_unwind(|| {
+            chip_config(cfg).and_then(|c| {
+                let mut chip = Chip::new(c).map_err(|e| e.to_string())?;
+                chip.set_line_fill(line_fill);
+                Ok(chip)
+            })
+        });
+        match made {
+            Ok(Ok(chip)) => {
+                let b = Box::new(ChipBox {
+                    chip: Mutex::new(chip),
+                    mem: HostMem { read_tce, opaque },
+                    broken: AtomicBool::new(false),
+                });
+                Box::into_raw(b) as *mut sys::CalgaryChip
+            }
+            Ok(Err(msg)) => {
+                put_str(err, err_len, &msg);
+                std::ptr::null_mut()
+            }
+            Err(_) => {
+                put_str(err, err_len, "internal error creating the chip");
+                std::ptr::null_mut()
+            }
         }
-    };
-    let made = catch_unwind(|| {
-        chip_config(cfg).and_then(|c| {
-            let mut chip = Chip::new(c).map_err(|e| e.to_string())?;
-            chip.set_line_fill(line_fill);
-            Ok(chip)
-        })
-    });
-    match made {
-        Ok(Ok(chip)) => {
-            let b = Box::new(ChipBox {
-                chip: Mutex::new(chip),
-                mem: HostMem { read_tce, opaque },
-                broken: AtomicBool::new(false),
-            });
-            Box::into_raw(b) as *mut sys::CalgaryChip
-        }
-        Ok(Err(msg)) => {
-            put_str(err, err_len, &msg);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            put_str(err, err_len, "internal error creating the chip");
-            std::ptr::null_mut()
-        }
-    }
+    })
 }
 check_abi!(calgary_chip_new: unsafe extern "C" fn(*const sys::CalgaryChipConfig, sys::CalgaryReadTceFn, *mut c_void, *mut c_char, usize) -> *mut sys::CalgaryChip);
 
@@ -406,10 +248,12 @@ check_abi!(calgary_chip_new: unsafe extern "C" fn(*const sys::CalgaryChipConfig,
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn calgary_chip_free(chip: *mut sys::CalgaryChip) {
-    if !chip.is_null() {
-        // SAFETY: created by Box::into_raw in calgary_chip_new, freed once.
-        drop(unsafe { Box::from_raw(chip as *mut ChipBox) });
-    }
+    guard("calgary_chip_free", (), || {
+        if !chip.is_null() {
+            // SAFETY: created by Box::into_raw in calgary_chip_new, freed once.
+            drop(unsafe { Box::from_raw(chip as *mut ChipBox) });
+        }
+    })
 }
 check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
 
@@ -419,15 +263,17 @@ check_abi!(calgary_chip_free: unsafe extern "C" fn(*mut sys::CalgaryChip));
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn calgary_chip_set_name(chip: *mut sys::CalgaryChip, name: *const c_char) {
-    let Some(c) = chip_ref(chip) else {
-        return;
-    };
-    if name.is_null() {
-        return;
-    }
-    // SAFETY: the caller passes a NUL-terminated string.
-    let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
-    c.with((), |chip, _| chip.set_name(&name));
+    guard("calgary_chip_set_name", (), || {
+        let Some(c) = chip_ref(chip) else {
+            return;
+        };
+        if name.is_null() {
+            return;
+        }
+        // SAFETY: the caller passes a NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+        c.with((), |chip, _| chip.set_name(&name));
+    })
 }
 check_abi!(calgary_chip_set_name: unsafe extern "C" fn(*mut sys::CalgaryChip, *const c_char));
 
@@ -437,14 +283,16 @@ check_abi!(calgary_chip_set_name: unsafe extern "C" fn(*mut sys::CalgaryChip, *c
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
-    if let Some(c) = chip_ref(chip) {
-        // A reset is the one way out of a broken state.
-        c.broken.store(false, Ordering::Relaxed);
-        if c.chip.is_poisoned() {
-            c.chip.clear_poison();
+    guard("calgary_chip_reset", (), || {
+        if let Some(c) = chip_ref(chip) {
+            // A reset is the one way out of a broken state.
+            c.broken.store(false, Ordering::Relaxed);
+            if c.chip.is_poisoned() {
+                c.chip.clear_poison();
+            }
+            c.with((), |chip, _| chip.reset());
         }
-        c.with((), |chip, _| chip.reset());
-    }
+    })
 }
 check_abi!(calgary_chip_reset: unsafe extern "C" fn(*mut sys::CalgaryChip));
 
@@ -513,12 +361,14 @@ pub unsafe extern "C" fn calgary_mmio_read(
     size: u32,
     ev: *mut sys::CalgaryEvent,
 ) -> u64 {
-    let Some(c) = chip_ref(chip) else {
-        return 0;
-    };
-    let (v, e) = c.with((0, None), |chip, _| chip.mmio_read(offset, size));
-    fill_event(ev, e);
-    v
+    guard("calgary_mmio_read", 0, || {
+        let Some(c) = chip_ref(chip) else {
+            return 0;
+        };
+        let (v, e) = c.with((0, None), |chip, _| chip.mmio_read(offset, size));
+        fill_event(ev, e);
+        v
+    })
 }
 check_abi!(calgary_mmio_read: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, u32, *mut sys::CalgaryEvent) -> u64);
 
@@ -534,16 +384,38 @@ pub unsafe extern "C" fn calgary_mmio_write(
     value: u64,
     ev: *mut sys::CalgaryEvent,
 ) {
-    let Some(c) = chip_ref(chip) else {
-        return;
-    };
-    let e = c.with(None, |chip, _| chip.mmio_write(offset, size, value));
-    fill_event(ev, e);
+    guard("calgary_mmio_write", (), || {
+        let Some(c) = chip_ref(chip) else {
+            return;
+        };
+        let e = c.with(None, |chip, _| chip.mmio_write(offset, size, value));
+        fill_event(ev, e);
+    })
 }
 check_abi!(calgary_mmio_write: unsafe extern "C" fn(*mut sys::CalgaryChip, u64, u32, u64, *mut sys::CalgaryEvent));
 
 /// Reason code for a chip that panicked and is now fenced off.
-const REASON_BROKEN: u8 = 7;
+const REASON_BROKEN: u8 = sys::CALGARY_FAULT_BROKEN as u8;
+
+// One definition, checked on the other side: the fault reasons are the
+// core's `FaultReason` codes; the header repeats them for C (which cannot
+// include Rust), and these asserts on bindgen's view of the header fail the
+// build when the two disagree. The same holds for the constants asserted
+// in platform.rs. On the C side, the shim checks what it relies on with
+// QEMU_BUILD_BUG_ON against the same header.
+const _: () = {
+    use FaultReason as F;
+    assert!(sys::CALGARY_FAULT_SLOT_DISABLED == F::SlotDisabled.code() as u32);
+    assert!(sys::CALGARY_FAULT_OUT_OF_RANGE == F::OutOfRange.code() as u32);
+    assert!(sys::CALGARY_FAULT_TCE_READ_FAILED == F::TceReadFailed.code() as u32);
+    assert!(sys::CALGARY_FAULT_NOT_VALID == F::NotValid.code() as u32);
+    assert!(sys::CALGARY_FAULT_READ_ONLY == F::ReadOnly.code() as u32);
+    assert!(sys::CALGARY_FAULT_WRITE_ONLY == F::WriteOnly.code() as u32);
+    // BROKEN is not a hardware reason: it must not collide with one.
+    assert!(sys::CALGARY_FAULT_BROKEN > F::WriteOnly.code() as u32);
+    assert!(sys::CALGARY_PHBS_PER_CHIP as usize == calgary_core::PHBS_PER_CHIP);
+    assert!(sys::CALGARY_WINDOW_SIZE as u64 == calgary_core::CHIP_WINDOW_SIZE);
+};
 
 /// See `calgary-ffi.h`.
 ///
@@ -559,69 +431,73 @@ pub unsafe extern "C" fn calgary_translate(
     devfn: u8,
     out: *mut sys::CalgaryXlate,
 ) -> bool {
-    // SAFETY: the caller passes a valid result slot or NULL.
-    let Some(out) = (unsafe { out.as_mut() }) else {
-        return false;
-    };
-    *out = sys::CalgaryXlate {
-        phys: 0,
-        addr_mask: 0xfff,
-        read: 0,
-        write: 0,
-        kind: 0,
-        fault_reason: REASON_BROKEN,
-        newly_latched: 0,
-        pad: [0; 3],
-    };
-    let Some(c) = chip_ref(chip) else {
-        return false;
-    };
-    let req = Requester { bus, devfn };
-    let phb = phb as usize;
-    let probe = access & sys::CALGARY_ACCESS_PROBE != 0;
-    let want_write = access & sys::CALGARY_ACCESS_WRITE != 0;
-    let want_read = access & sys::CALGARY_ACCESS_READ != 0;
-    let r = c.with(None, |chip, mem| {
-        if probe {
-            // Report what a device could do, latching nothing.
-            let t = chip.translate(phb, io_addr, Direction::Read, Access::Probe, req, mem);
-            Some(match t {
-                Ok(t) => Ok(t),
-                Err(_) => chip.translate(phb, io_addr, Direction::Write, Access::Probe, req, mem),
-            })
-        } else {
-            let dir = if want_write {
-                Direction::Write
+    guard("calgary_translate", false, || {
+        // SAFETY: the caller passes a valid result slot or NULL.
+        let Some(out) = (unsafe { out.as_mut() }) else {
+            return false;
+        };
+        *out = sys::CalgaryXlate {
+            phys: 0,
+            addr_mask: 0xfff,
+            read: 0,
+            write: 0,
+            kind: 0,
+            fault_reason: REASON_BROKEN,
+            newly_latched: 0,
+            pad: [0; 3],
+        };
+        let Some(c) = chip_ref(chip) else {
+            return false;
+        };
+        let req = Requester { bus, devfn };
+        let phb = phb as usize;
+        let probe = access & sys::CALGARY_ACCESS_PROBE != 0;
+        let want_write = access & sys::CALGARY_ACCESS_WRITE != 0;
+        let want_read = access & sys::CALGARY_ACCESS_READ != 0;
+        let r = c.with(None, |chip, mem| {
+            if probe {
+                // Report what a device could do, latching nothing.
+                let t = chip.translate(phb, io_addr, Direction::Read, Access::Probe, req, mem);
+                Some(match t {
+                    Ok(t) => Ok(t),
+                    Err(_) => {
+                        chip.translate(phb, io_addr, Direction::Write, Access::Probe, req, mem)
+                    }
+                })
             } else {
-                Direction::Read
-            };
-            Some(chip.translate(phb, io_addr, dir, Access::Device, req, mem))
-        }
-    });
-    match r {
-        Some(Ok(t)) => {
-            if want_read && want_write && !t.read && !probe {
-                out.fault_reason = FaultReason::WriteOnly.code();
-                return false;
+                let dir = if want_write {
+                    Direction::Write
+                } else {
+                    Direction::Read
+                };
+                Some(chip.translate(phb, io_addr, dir, Access::Device, req, mem))
             }
-            out.phys = t.phys;
-            out.addr_mask = t.addr_mask;
-            out.read = u8::from(t.read);
-            out.write = u8::from(t.write);
-            out.kind = match t.kind {
-                XlateKind::Translated => sys::CALGARY_XLATE_TRANSLATED,
-                XlateKind::Bypass => sys::CALGARY_XLATE_BYPASS,
-                XlateKind::Window => sys::CALGARY_XLATE_WINDOW,
-            } as u8;
-            true
+        });
+        match r {
+            Some(Ok(t)) => {
+                if want_read && want_write && !t.read && !probe {
+                    out.fault_reason = FaultReason::WriteOnly.code();
+                    return false;
+                }
+                out.phys = t.phys;
+                out.addr_mask = t.addr_mask;
+                out.read = u8::from(t.read);
+                out.write = u8::from(t.write);
+                out.kind = match t.kind {
+                    XlateKind::Translated => sys::CALGARY_XLATE_TRANSLATED,
+                    XlateKind::Bypass => sys::CALGARY_XLATE_BYPASS,
+                    XlateKind::Window => sys::CALGARY_XLATE_WINDOW,
+                } as u8;
+                true
+            }
+            Some(Err(f)) => {
+                out.fault_reason = f.reason.code();
+                out.newly_latched = u8::from(f.newly_latched);
+                false
+            }
+            None => false,
         }
-        Some(Err(f)) => {
-            out.fault_reason = f.reason.code();
-            out.newly_latched = u8::from(f.newly_latched);
-            false
-        }
-        None => false,
-    }
+    })
 }
 check_abi!(calgary_translate: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u64, u32, u8, u8, *mut sys::CalgaryXlate) -> bool);
 
@@ -631,20 +507,28 @@ check_abi!(calgary_translate: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, u
 /// Pointer arguments are valid for the access the header describes, or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn calgary_fault_reason_str(reason: u32) -> *const c_char {
-    let s: &'static [u8] = match FaultReason::ALL
-        .iter()
-        .find(|r| u32::from(r.code()) == reason)
-    {
-        Some(FaultReason::SlotDisabled) => b"slot disabled (SLOT_DISABLE set)\0",
-        Some(FaultReason::OutOfRange) => b"IO address beyond the TCE table\0",
-        Some(FaultReason::TceReadFailed) => b"TCE fetch failed (table not in RAM)\0",
-        Some(FaultReason::NotValid) => b"TCE not valid (unmapped page)\0",
-        Some(FaultReason::ReadOnly) => b"write to a read-only TCE\0",
-        Some(FaultReason::WriteOnly) => b"read from a write-only TCE\0",
-        None if reason == u32::from(REASON_BROKEN) => b"chip model failed; DMA fenced off\0",
-        None => b"unknown\0",
-    };
-    s.as_ptr() as *const c_char
+    guard(
+        "calgary_fault_reason_str",
+        UNKNOWN.as_ptr() as *const c_char,
+        || {
+            let s: &'static [u8] = match FaultReason::ALL
+                .iter()
+                .find(|r| u32::from(r.code()) == reason)
+            {
+                Some(FaultReason::SlotDisabled) => b"slot disabled (SLOT_DISABLE set)\0",
+                Some(FaultReason::OutOfRange) => b"IO address beyond the TCE table\0",
+                Some(FaultReason::TceReadFailed) => b"TCE fetch failed (table not in RAM)\0",
+                Some(FaultReason::NotValid) => b"TCE not valid (unmapped page)\0",
+                Some(FaultReason::ReadOnly) => b"write to a read-only TCE\0",
+                Some(FaultReason::WriteOnly) => b"read from a write-only TCE\0",
+                None if reason == u32::from(REASON_BROKEN) => {
+                    b"chip model failed; DMA fenced off\0"
+                }
+                None => UNKNOWN,
+            };
+            s.as_ptr() as *const c_char
+        },
+    )
 }
 check_abi!(calgary_fault_reason_str: unsafe extern "C" fn(u32) -> *const c_char);
 
@@ -658,52 +542,54 @@ pub unsafe extern "C" fn calgary_phb_stats(
     phb: u32,
     out: *mut sys::CalgaryPhbStats,
 ) -> bool {
-    // SAFETY: the caller passes a valid result slot or NULL.
-    let (Some(c), Some(out)) = (chip_ref(chip), unsafe { out.as_mut() }) else {
-        return false;
-    };
-    let phb = phb as usize;
-    if phb >= PHBS_PER_CHIP {
-        return false;
-    }
-    let got = c.with(None, |chip, _| {
-        chip.stats(phb).map(|s| {
-            (
-                s,
-                chip.phb_csr(phb),
-                chip.phb_plssr(phb),
-                chip.reg(phb, calgary_core::regs::RegId::PhbConfigRw),
-                chip.tar(phb),
-            )
-        })
-    });
-    let Some((s, csr, plssr, cfg, tar)) = got else {
-        return false;
-    };
-    let mut by_reason = [0u64; 8];
-    for r in FaultReason::ALL {
-        if let Some(slot) = by_reason.get_mut(usize::from(r.code())) {
-            *slot = s.blocked(r);
+    guard("calgary_phb_stats", false, || {
+        // SAFETY: the caller passes a valid result slot or NULL.
+        let (Some(c), Some(out)) = (chip_ref(chip), unsafe { out.as_mut() }) else {
+            return false;
+        };
+        let phb = phb as usize;
+        if phb >= PHBS_PER_CHIP {
+            return false;
         }
-    }
-    *out = sys::CalgaryPhbStats {
-        translations: s.translations,
-        cache_hits: s.cache_hits,
-        cache_misses: s.cache_misses,
-        stale_hits: s.stale_hits,
-        tce_fetches: s.tce_fetches,
-        flushes: s.flushes,
-        blocked: by_reason.iter().sum(),
-        bypassed: s.bypassed,
-        window: s.window,
-        blocked_by_reason: by_reason,
-        csr,
-        plssr,
-        phb_config: cfg as u32,
-        pad: 0,
-        tar,
-    };
-    true
+        let got = c.with(None, |chip, _| {
+            chip.stats(phb).map(|s| {
+                (
+                    s,
+                    chip.phb_csr(phb),
+                    chip.phb_plssr(phb),
+                    chip.reg(phb, calgary_core::regs::RegId::PhbConfigRw),
+                    chip.tar(phb),
+                )
+            })
+        });
+        let Some((s, csr, plssr, cfg, tar)) = got else {
+            return false;
+        };
+        let mut by_reason = [0u64; 8];
+        for r in FaultReason::ALL {
+            if let Some(slot) = by_reason.get_mut(usize::from(r.code())) {
+                *slot = s.blocked(r);
+            }
+        }
+        *out = sys::CalgaryPhbStats {
+            translations: s.translations,
+            cache_hits: s.cache_hits,
+            cache_misses: s.cache_misses,
+            stale_hits: s.stale_hits,
+            tce_fetches: s.tce_fetches,
+            flushes: s.flushes,
+            blocked: by_reason.iter().sum(),
+            bypassed: s.bypassed,
+            window: s.window,
+            blocked_by_reason: by_reason,
+            csr,
+            plssr,
+            phb_config: cfg as u32,
+            pad: 0,
+            tar,
+        };
+        true
+    })
 }
 check_abi!(calgary_phb_stats: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut sys::CalgaryPhbStats) -> bool);
 
@@ -717,7 +603,9 @@ pub unsafe extern "C" fn calgary_log_init(
     enabled: sys::CalgaryLogEnabledFn,
     log: sys::CalgaryLogFn,
 ) {
-    let _ = catch_unwind(|| logger::init(enabled, log));
+    guard("calgary_log_init", (), || {
+        let _ = catch_unwind(|| logger::init(enabled, log));
+    })
 }
 check_abi!(calgary_log_init: unsafe extern "C" fn(sys::CalgaryLogEnabledFn, sys::CalgaryLogFn));
 
@@ -780,18 +668,20 @@ pub unsafe extern "C" fn calgary_phb_summary(
     buf: *mut c_char,
     len: usize,
 ) -> usize {
-    let Some(c) = chip_ref(chip) else {
-        return 0;
-    };
-    let phb = phb as usize;
-    if phb >= PHBS_PER_CHIP {
-        return 0;
-    }
-    let line = c
-        .with(None, |chip, _| phb_summary(chip, phb))
-        .unwrap_or_else(|| "model failed; DMA blocked until reset".to_string());
-    put_str(buf, len, &line);
-    line.len()
+    guard("calgary_phb_summary", 0, || {
+        let Some(c) = chip_ref(chip) else {
+            return 0;
+        };
+        let phb = phb as usize;
+        if phb >= PHBS_PER_CHIP {
+            return 0;
+        }
+        let line = c
+            .with(None, |chip, _| phb_summary(chip, phb))
+            .unwrap_or_else(|| "model failed; DMA blocked until reset".to_string());
+        put_str(buf, len, &line);
+        line.len()
+    })
 }
 check_abi!(calgary_phb_summary: unsafe extern "C" fn(*mut sys::CalgaryChip, u32, *mut c_char, usize) -> usize);
 
@@ -805,15 +695,17 @@ pub unsafe extern "C" fn calgary_state_save(
     buf: *mut u8,
     len: usize,
 ) -> usize {
-    let Some(c) = chip_ref(chip) else {
-        return 0;
-    };
-    let bytes = c.with(Vec::new(), |chip, _| chip.save());
-    if !buf.is_null() && len >= bytes.len() {
-        // SAFETY: the caller gave `len` writable bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-    }
-    bytes.len()
+    guard("calgary_state_save", 0, || {
+        let Some(c) = chip_ref(chip) else {
+            return 0;
+        };
+        let bytes = c.with(Vec::new(), |chip, _| chip.save());
+        if !buf.is_null() && len >= bytes.len() {
+            // SAFETY: the caller gave `len` writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        }
+        bytes.len()
+    })
 }
 check_abi!(calgary_state_save: unsafe extern "C" fn(*mut sys::CalgaryChip, *mut u8, usize) -> usize);
 
@@ -829,66 +721,26 @@ pub unsafe extern "C" fn calgary_state_load(
     err: *mut c_char,
     err_len: usize,
 ) -> bool {
-    let Some(c) = chip_ref(chip) else {
-        put_str(err, err_len, "no chip");
-        return false;
-    };
-    let bytes: &[u8] = if buf.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller gave `len` readable bytes.
-        unsafe { std::slice::from_raw_parts(buf, len) }
-    };
-    match c.with(Err("internal error".to_string()), |chip, _| {
-        chip.restore(bytes).map_err(|e| e.to_string())
-    }) {
-        Ok(()) => true,
-        Err(msg) => {
-            put_str(err, err_len, &msg);
-            false
+    guard("calgary_state_load", false, || {
+        let Some(c) = chip_ref(chip) else {
+            put_str(err, err_len, "no chip");
+            return false;
+        };
+        let bytes: &[u8] = if buf.is_null() || len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller gave `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(buf, len) }
+        };
+        match c.with(Err("internal error".to_string()), |chip, _| {
+            chip.restore(bytes).map_err(|e| e.to_string())
+        }) {
+            Ok(()) => true,
+            Err(msg) => {
+                put_str(err, err_len, &msg);
+                false
+            }
         }
-    }
+    })
 }
 check_abi!(calgary_state_load: unsafe extern "C" fn(*mut sys::CalgaryChip, *const u8, usize, *mut c_char, usize) -> bool);
-
-/// See `calgary-ffi.h`.
-///
-/// # Safety
-/// Pointer arguments are valid for the access the header describes, or NULL.
-#[no_mangle]
-pub unsafe extern "C" fn calgary_rio_option_rom(
-    chips: *const sys::CalgaryRioChip,
-    n: u32,
-    buf: *mut u8,
-    len: usize,
-) -> usize {
-    if chips.is_null() || n == 0 {
-        return 0;
-    }
-    // SAFETY: the caller gives `n` chips.
-    let chips = unsafe { std::slice::from_raw_parts(chips, n as usize) };
-    let made = catch_unwind(|| {
-        let list: Option<Vec<rio::RioChip>> = chips
-            .iter()
-            .map(|c| {
-                Some(rio::RioChip {
-                    bbar: c.bbar,
-                    variant: variant_of(c.variant)?,
-                    chassis: c.chassis,
-                    node: c.node,
-                })
-            })
-            .collect();
-        let table = rio::build(&list?).ok()?;
-        rom::rio_option_rom(&table)
-    });
-    let Ok(Some(image)) = made else {
-        return 0;
-    };
-    if !buf.is_null() && len >= image.len() {
-        // SAFETY: the caller gave `len` writable bytes.
-        unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), buf, image.len()) };
-    }
-    image.len()
-}
-check_abi!(calgary_rio_option_rom: unsafe extern "C" fn(*const sys::CalgaryRioChip, u32, *mut u8, usize) -> usize);

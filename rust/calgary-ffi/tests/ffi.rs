@@ -1,25 +1,7 @@
-//! The boundary exercised from C (tests/c/ffi_caller.c) and from Rust.
+//! The boundary exercised from Rust (from C: the calgary-ffi-ctest crate).
 
 use calgary_ffi::*;
 use std::ffi::CStr;
-
-extern "C" {
-    fn calgary_ffi_c_selftest(stuff: *mut u32, phys: *mut u64, csr: *mut u32) -> i32;
-}
-
-#[test]
-fn c_caller_drives_stuff_tar_translate_and_fault() {
-    let (mut stuff, mut phys, mut csr) = (0u32, 0u64, 0u32);
-    let rc = unsafe { calgary_ffi_c_selftest(&mut stuff, &mut phys, &mut csr) };
-    assert_eq!(rc, 0, "C self-test failed at step {rc}");
-    assert_eq!(stuff >> 16 & 0xff, 0x24, "STUFF of PHB 1 names bus 0x24");
-    assert_eq!(phys, 0x12345abc);
-    assert_ne!(
-        csr & 0xFFE0_FFFF,
-        0,
-        "latched error visible to Linux's watchdog test"
-    );
-}
 
 #[test]
 fn mem1_start_follows_the_firmware_pci_hole() {

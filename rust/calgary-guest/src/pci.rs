@@ -1,6 +1,7 @@
 //! sysfs PCI helpers and the `edu` device driven from user space.
 
-use crate::sys::Mapping;
+use calgary_core::Variant;
+use calgary_devmem::Mapping;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
@@ -72,7 +73,9 @@ impl PciDev {
         self.class >> 8 == 0x0108
     }
     pub fn is_calgary_phb(&self) -> bool {
-        self.vendor == 0x1014 && (self.device == 0x02a1 || self.device == 0x0308)
+        self.vendor == Variant::VENDOR_ID
+            && (self.device == Variant::Calgary.device_id()
+                || self.device == Variant::CalIoc2.device_id())
     }
     pub fn kind(&self) -> &'static str {
         if self.is_edu() {
@@ -116,7 +119,18 @@ impl PciDev {
     }
 }
 
+/// QEMU's `edu` device (docs/specs/edu.rst): its DMA buffer's device
+/// address and the BAR 0 registers this tool uses.
 pub const EDU_BUF: u64 = 0x40000;
+const EDU_ID: usize = 0x00;
+const EDU_LIVENESS: usize = 0x04;
+const EDU_DMA_SRC: usize = 0x80;
+const EDU_DMA_DST: usize = 0x88;
+const EDU_DMA_CNT: usize = 0x90;
+const EDU_DMA_CMD: usize = 0x98;
+/// EDU_DMA_CMD bits: start a transfer; direction edu buffer -> RAM.
+const EDU_CMD_START: u64 = 1;
+const EDU_CMD_TO_RAM: u64 = 2;
 
 #[allow(dead_code)]
 pub struct Edu {
@@ -128,12 +142,12 @@ impl Edu {
     pub fn open(dev: &PciDev) -> Result<Edu, String> {
         dev.enable_master()?;
         let bar = Mapping::new(&format!("{}/resource0", dev.sysfs()), 0, 0x1000, true)?;
-        let id = bar.rd32(0);
+        let id = bar.rd32(EDU_ID);
         if id & 0xff != 0xed {
             return Err(format!("edu id register reads {id:#x}, expected 0x..ed"));
         }
-        bar.wr32(4, 0x1234_5678);
-        let inv = bar.rd32(4);
+        bar.wr32(EDU_LIVENESS, 0x1234_5678);
+        let inv = bar.rd32(EDU_LIVENESS);
         if inv != !0x1234_5678u32 {
             return Err(format!("edu liveness register returned {inv:#x}"));
         }
@@ -145,19 +159,26 @@ impl Edu {
 
     /// Start one DMA and wait (bounded) for it to complete.
     fn dma(&self, src: u64, dst: u64, cnt: u64, to_ram: bool) -> Result<(), String> {
-        if self.bar.rd64(0x98) & 1 != 0 {
+        if self.bar.rd64(EDU_DMA_CMD) & EDU_CMD_START != 0 {
             return Err("edu DMA engine busy before start".into());
         }
-        self.bar.wr64(0x80, src);
-        self.bar.wr64(0x88, dst);
-        self.bar.wr64(0x90, cnt);
-        self.bar.wr64(0x98, if to_ram { 3 } else { 1 });
+        self.bar.wr64(EDU_DMA_SRC, src);
+        self.bar.wr64(EDU_DMA_DST, dst);
+        self.bar.wr64(EDU_DMA_CNT, cnt);
+        self.bar.wr64(
+            EDU_DMA_CMD,
+            if to_ram {
+                EDU_CMD_START | EDU_CMD_TO_RAM
+            } else {
+                EDU_CMD_START
+            },
+        );
         log::debug!(
             "{}: edu DMA {src:#x} -> {dst:#x}, {cnt} bytes",
             self.dev.addr
         );
         let t0 = Instant::now();
-        while self.bar.rd64(0x98) & 1 != 0 {
+        while self.bar.rd64(EDU_DMA_CMD) & EDU_CMD_START != 0 {
             if t0.elapsed() > Duration::from_secs(10) {
                 return Err("edu DMA did not complete within 10 s".into());
             }
@@ -166,11 +187,11 @@ impl Edu {
         Ok(())
     }
     /// RAM (bus address `io`) -> edu buffer at offset `off`.
-    pub fn to_device(&self, io: u64, off: u64, cnt: u64) -> Result<(), String> {
+    pub fn dma_to_device(&self, io: u64, off: u64, cnt: u64) -> Result<(), String> {
         self.dma(io, EDU_BUF + off, cnt, false)
     }
     /// edu buffer at offset `off` -> RAM (bus address `io`).
-    pub fn from_device(&self, off: u64, io: u64, cnt: u64) -> Result<(), String> {
+    pub fn dma_from_device(&self, off: u64, io: u64, cnt: u64) -> Result<(), String> {
         self.dma(EDU_BUF + off, io, cnt, true)
     }
 }

@@ -1,6 +1,7 @@
 /*
  * A C caller of the Calgary FFI, compiled by build.rs with the same header
- * the QEMU shim uses and driven from tests/ffi.rs: the boundary seen from C.
+ * the QEMU shim uses and driven from tests/c_caller.rs: the boundary seen
+ * from C. Test only: never part of libcalgary_ffi.a.
  */
 #include <string.h>
 #include "calgary-ffi.h"

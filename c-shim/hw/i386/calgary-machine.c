@@ -1,0 +1,410 @@
+/*
+ * IBM Calgary / CalIOC2 IOMMU for QEMU - the `calgary` machine.
+ *
+ * An i440FX PC plus Calgary chips: it computes the platform (BBARs, PHB
+ * buses) from its properties, creates each chip and its four PHBs
+ * (hw/pci-host/calgary.c, calgary-phb.c), reserves the register windows in
+ * E820, hands SeaBIOS the option ROM that puts the Rio table in the EBDA,
+ * and checks at machine-done that every device fits the platform. Every
+ * Calgary semantic lives in the Rust core behind calgary-ffi.h.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/error-report.h"
+#include "qom/object.h"
+#include "hw/boards.h"
+#include "hw/sysbus.h"
+#include "hw/qdev-properties.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_bus.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/pci_bridge.h"
+#include "hw/i386/pc.h"
+#include "hw/i386/x86.h"
+#include "hw/i386/e820_memory_layout.h"
+#include "hw/pci-host/i440fx.h"
+#include "hw/nvram/fw_cfg.h"
+#include "system/system.h"
+#include "hw/pci-host/calgary.h"
+
+#define TYPE_CALGARY_MACHINE   MACHINE_TYPE_NAME("calgary")
+#define TYPE_CALGARY_PARENT    MACHINE_TYPE_NAME("pc-i440fx-10.0")
+
+/*
+ * bus0-phb=on: the 82441 moves from 00.0 to this slot, so that chip 0 PHB
+ * 0's function can be 00:00.0 as on x366 (every Linux version reads devfn
+ * 0 of a bus to decide whether it is a Calgary bus). The last slot keeps
+ * every automatically placed device where it was.
+ */
+#define CALGARY_NB_SLOT        "31"
+
+OBJECT_DECLARE_SIMPLE_TYPE(CalgaryMachineState, CALGARY_MACHINE)
+
+struct CalgaryMachineState {
+    PCMachineState parent_obj;
+    uint32_t chips;
+    bool bus0_phb;
+    uint32_t layout;
+    CalgaryPlatform plat;
+    Notifier machine_done;
+    uint32_t variant;
+    uint32_t cache_policy;
+    uint32_t cache_entries;
+    uint32_t cache_ways;
+    uint32_t cache_line;
+    CalgaryChipState *chip[CALGARY_MAX_CHIPS];
+};
+
+static void (*calgary_parent_init)(MachineState *ms);
+
+static const char *const calgary_variant_names[] = { "calgary", "calioc2" };
+static const char *const calgary_layout_names[] = { "rio", "legacy" };
+static const char *const calgary_cache_names[] = { "off", "coherent",
+                                                   "faithful" };
+
+static int calgary_lookup(const char *const *names, size_t n, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!strcmp(names[i], s)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static char *calgary_machine_get_variant(Object *obj, Error **errp)
+{
+    return g_strdup(calgary_variant_names[CALGARY_MACHINE(obj)->variant]);
+}
+
+static void calgary_machine_set_variant(Object *obj, const char *value,
+                                        Error **errp)
+{
+    int v = calgary_lookup(calgary_variant_names,
+                           ARRAY_SIZE(calgary_variant_names), value);
+
+    if (v < 0) {
+        error_setg(errp, "calgary: invalid variant '%s' "
+                   "(accepted: calgary, calioc2)", value);
+        return;
+    }
+    CALGARY_MACHINE(obj)->variant = v;
+}
+
+static char *calgary_machine_get_layout(Object *obj, Error **errp)
+{
+    return g_strdup(calgary_layout_names[CALGARY_MACHINE(obj)->layout]);
+}
+
+static void calgary_machine_set_layout(Object *obj, const char *value,
+                                       Error **errp)
+{
+    int v = calgary_lookup(calgary_layout_names,
+                           ARRAY_SIZE(calgary_layout_names), value);
+
+    if (v < 0) {
+        error_setg(errp, "calgary: invalid layout '%s' "
+                   "(accepted: rio, legacy)", value);
+        return;
+    }
+    CALGARY_MACHINE(obj)->layout = v;
+}
+
+static bool calgary_machine_get_bus0_phb(Object *obj, Error **errp)
+{
+    return CALGARY_MACHINE(obj)->bus0_phb;
+}
+
+static void calgary_machine_set_bus0_phb(Object *obj, bool value, Error **errp)
+{
+    CALGARY_MACHINE(obj)->bus0_phb = value;
+}
+
+/* Machine-done: every BAR below every root bus, and any PCI bridge. */
+typedef struct CalgaryDevScan {
+    GArray *bars;
+    int32_t bridge_bdf;
+} CalgaryDevScan;
+
+static void calgary_scan_device(PCIBus *bus, PCIDevice *d, void *opaque)
+{
+    CalgaryDevScan *scan = opaque;
+    int i;
+
+    if (object_dynamic_cast(OBJECT(d), TYPE_PCI_BRIDGE) &&
+        scan->bridge_bdf < 0) {
+        scan->bridge_bdf = pci_bus_num(bus) << 8 | d->devfn;
+    }
+    for (i = 0; i < PCI_NUM_REGIONS; i++) {
+        const PCIIORegion *r = &d->io_regions[i];
+        CalgaryPciBar bar = { .size = r->size };
+
+        if (!r->size) {
+            continue;
+        }
+        if (i == PCI_ROM_SLOT) {
+            bar.kind = CALGARY_BAR_ROM;
+        } else if (r->type & PCI_BASE_ADDRESS_SPACE_IO) {
+            bar.kind = CALGARY_BAR_IO;
+        } else if (r->type & PCI_BASE_ADDRESS_MEM_PREFETCH) {
+            bar.kind = CALGARY_BAR_PREFETCH;
+        } else {
+            bar.kind = CALGARY_BAR_MEM;
+        }
+        g_array_append_val(scan->bars, bar);
+    }
+}
+
+static void calgary_scan_bus(PCIBus *bus, void *opaque)
+{
+    pci_for_each_device_under_bus(bus, calgary_scan_device, opaque);
+}
+
+static void calgary_machine_done(Notifier *n, void *data)
+{
+    CalgaryMachineState *cms = container_of(n, CalgaryMachineState,
+                                            machine_done);
+    CalgaryDevScan scan = {
+        .bars = g_array_new(false, true, sizeof(CalgaryPciBar)),
+        .bridge_bdf = -1,
+    };
+    char err[256] = "";
+    bool ok;
+
+    pci_for_each_bus(PC_MACHINE(cms)->pcibus, calgary_scan_bus, &scan);
+    ok = calgary_platform_check_devices(cms->layout, cms->bus0_phb, cms->chips,
+                                        (const CalgaryPciBar *)scan.bars->data,
+                                        scan.bars->len, scan.bridge_bdf, err,
+                                        sizeof(err));
+    g_array_free(scan.bars, true);
+    if (!ok) {
+        error_report("calgary: %s", err);
+        exit(1);
+    }
+}
+
+static char *calgary_machine_get_cache(Object *obj, Error **errp)
+{
+    return g_strdup(calgary_cache_names[CALGARY_MACHINE(obj)->cache_policy]);
+}
+
+static void calgary_machine_set_cache(Object *obj, const char *value,
+                                      Error **errp)
+{
+    int v = calgary_lookup(calgary_cache_names,
+                           ARRAY_SIZE(calgary_cache_names), value);
+
+    if (v < 0) {
+        error_setg(errp, "calgary: invalid tce-cache '%s' "
+                   "(accepted: off, coherent, faithful)", value);
+        return;
+    }
+    CALGARY_MACHINE(obj)->cache_policy = v;
+}
+
+static void calgary_machine_get_u32(Object *obj, Visitor *v, const char *name,
+                                    void *opaque, Error **errp)
+{
+    uint32_t *p = (uint32_t *)((uint8_t *)obj + (uintptr_t)opaque);
+
+    visit_type_uint32(v, name, p, errp);
+}
+
+static void calgary_machine_set_u32(Object *obj, Visitor *v, const char *name,
+                                    void *opaque, Error **errp)
+{
+    uint32_t *p = (uint32_t *)((uint8_t *)obj + (uintptr_t)opaque);
+    uint32_t val;
+
+    if (!visit_type_uint32(v, name, &val, errp)) {
+        return;
+    }
+    if (!strcmp(name, "tce-cache-line") && val != 1 && val != 8) {
+        error_setg(errp, "calgary: invalid tce-cache-line %u (accepted: 1, 8)",
+                   val);
+        return;
+    }
+    if (!strcmp(name, "chips") && val > CALGARY_MAX_CHIPS) {
+        error_setg(errp, "calgary: invalid chips %u (accepted: 0..%d; "
+                   "0 leaves the IOMMU out)", val, CALGARY_MAX_CHIPS);
+        return;
+    }
+    *p = val;
+}
+
+static void calgary_machine_init(MachineState *ms)
+{
+    CalgaryMachineState *cms = CALGARY_MACHINE(ms);
+    X86MachineState *x86ms = X86_MACHINE(ms);
+    PCIBus *bus0;
+    CalgaryRioChip rio[CALGARY_MAX_CHIPS];
+    char err[256] = "";
+    uint64_t mem1_start;
+    uint32_t c, p;
+    size_t rom_len;
+    uint8_t *rom;
+
+    if (!calgary_cache_config_check(cms->cache_policy, cms->cache_entries,
+                                    cms->cache_ways, err, sizeof(err)) ||
+        !calgary_platform_layout(cms->layout, cms->bus0_phb, cms->chips,
+                                 &cms->plat, err, sizeof(err))) {
+        error_report("calgary: %s", err);
+        exit(1);
+    }
+    if (cms->bus0_phb) {
+        object_register_sugar_prop(TYPE_I440FX_PCI_HOST_BRIDGE,
+                                   "x-northbridge-slot", CALGARY_NB_SLOT,
+                                   false);
+    }
+
+    calgary_parent_init(ms);
+    if (cms->chips == 0) {
+        return;
+    }
+    bus0 = PC_MACHINE(ms)->pcibus;
+    /* MEM_1 describes the 32-bit PCI hole from where the firmware starts it. */
+    mem1_start = calgary_mem1_start(x86ms->below_4g_mem_size);
+
+    for (c = 0; c < cms->chips; c++) {
+        DeviceState *dev = qdev_new(TYPE_CALGARY_CHIP);
+        CalgaryChipState *chip = CALGARY_CHIP(dev);
+        char name[16];
+
+        qdev_prop_set_uint32(dev, "index", c);
+        qdev_prop_set_uint32(dev, "bbar", cms->plat.bbar[c]);
+        memcpy(chip->phb_bus, cms->plat.bus[c], sizeof(chip->phb_bus));
+        qdev_prop_set_uint32(dev, "variant", cms->variant);
+        qdev_prop_set_uint32(dev, "cache-policy", cms->cache_policy);
+        qdev_prop_set_uint32(dev, "cache-entries", cms->cache_entries);
+        qdev_prop_set_uint32(dev, "cache-ways", cms->cache_ways);
+        qdev_prop_set_uint32(dev, "cache-line", cms->cache_line);
+        qdev_prop_set_uint64(dev, "mem1-start", mem1_start);
+        snprintf(name, sizeof(name), "calgary%u", c);
+        object_property_add_child(OBJECT(ms), name, OBJECT(dev));
+        sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
+        sysbus_mmio_map(SYS_BUS_DEVICE(dev), 0, cms->plat.bbar[c]);
+        e820_add_entry(cms->plat.bbar[c], CALGARY_WINDOW_SIZE, E820_RESERVED);
+        cms->chip[c] = chip;
+
+        for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
+            DeviceState *hd = qdev_new(TYPE_CALGARY_PHB_HOST);
+            CalgaryPhbHost *h = CALGARY_PHB_HOST(hd);
+
+            h->chip = chip;
+            h->bus0 = bus0;
+            h->chip_index = c;
+            h->phb_index = p;
+            h->on_bus0 = cms->bus0_phb && cms->plat.bus[c][p] == 0;
+            snprintf(name, sizeof(name), "phb%u", p);
+            object_property_add_child(OBJECT(dev), name, OBJECT(hd));
+            sysbus_realize_and_unref(SYS_BUS_DEVICE(hd), &error_fatal);
+        }
+        rio[c] = (CalgaryRioChip) {
+            .bbar = cms->plat.bbar[c], .variant = cms->variant,
+            .chassis = 0, .node = 0,
+        };
+    }
+
+    /* SeaBIOS runs genroms/ at POST; this one puts the Rio table in EBDA. */
+    rom_len = calgary_rio_option_rom(rio, cms->chips, NULL, 0);
+    if (rom_len == 0) {
+        error_report("calgary: cannot build the Rio table option ROM");
+        exit(1);
+    }
+    rom = g_malloc0(rom_len);
+    calgary_rio_option_rom(rio, cms->chips, rom, rom_len);
+    fw_cfg_add_file(x86ms->fw_cfg, "genroms/calgary-rio.bin", rom, rom_len);
+
+    cms->machine_done.notify = calgary_machine_done;
+    qemu_add_machine_init_done_notifier(&cms->machine_done);
+}
+
+static void calgary_machine_instance_init(Object *obj)
+{
+    CalgaryMachineState *cms = CALGARY_MACHINE(obj);
+
+    cms->chips = 1;
+    cms->bus0_phb = false;
+    cms->layout = CALGARY_LAYOUT_RIO;
+    cms->variant = CALGARY_VARIANT_CALGARY;
+    cms->cache_policy = CALGARY_CACHE_FAITHFUL;
+    cms->cache_entries = 256;
+    cms->cache_ways = 4;
+    cms->cache_line = 1;
+}
+
+static void calgary_machine_class_init(ObjectClass *oc, void *data)
+{
+    MachineClass *mc = MACHINE_CLASS(oc);
+    MachineClass *parent = MACHINE_CLASS(object_class_by_name(
+                                             TYPE_CALGARY_PARENT));
+
+    calgary_parent_init = parent->init;
+    mc->init = calgary_machine_init;
+    mc->desc = "IBM Calgary/CalIOC2 IOMMU PC (i440FX + PIIX, Calgary PHBs)";
+    mc->alias = NULL;
+    mc->is_default = false;
+
+    object_class_property_add(oc, "chips", "uint32", calgary_machine_get_u32,
+                              calgary_machine_set_u32, NULL,
+                              (void *)offsetof(CalgaryMachineState, chips));
+    object_class_property_set_description(oc, "chips",
+        "number of Calgary chips, 4 PHBs each (0..4, default 1; 0 = no IOMMU)");
+    object_class_property_add_bool(oc, "bus0-phb", calgary_machine_get_bus0_phb,
+                                   calgary_machine_set_bus0_phb);
+    object_class_property_set_description(oc, "bus0-phb",
+        "on: bus 0 (PIIX and devices added there) sits behind chip 0 PHB 0, "
+        "whose function is 00:00.0, as on IBM x366 (needed by Linux "
+        "2.6.18-2.6.23, and by 2.6.27 for DMA on bus 0); off (default): "
+        "bus 0 outside any Calgary, PHB 0 on its own bus");
+    object_class_property_add_str(oc, "layout", calgary_machine_get_layout,
+                                  calgary_machine_set_layout);
+    object_class_property_set_description(oc, "layout",
+        "rio (default): PHB buses 0x20.., BBARs 0xfef00000..; legacy: PHB "
+        "functions at devfn 0 of buses 1..4 (0..3 with bus0-phb) and BBAR "
+        "0xfda00000, where Linux 2.6.18/2.6.19 compute them; the Rio table "
+        "describes both");
+    object_class_property_add_str(oc, "variant", calgary_machine_get_variant,
+                                  calgary_machine_set_variant);
+    object_class_property_set_description(oc, "variant",
+        "chip variant: calgary (PCI-X, default) or calioc2 (PCIe)");
+    object_class_property_add_str(oc, "tce-cache", calgary_machine_get_cache,
+                                  calgary_machine_set_cache);
+    object_class_property_set_description(oc, "tce-cache",
+        "TCE cache policy: off, coherent or faithful (default)");
+    object_class_property_add(oc, "tce-cache-entries", "uint32",
+                              calgary_machine_get_u32, calgary_machine_set_u32,
+                              NULL, (void *)offsetof(CalgaryMachineState,
+                                                     cache_entries));
+    object_class_property_set_description(oc, "tce-cache-entries",
+        "TCE cache entries per PHB (power of two, default 256)");
+    object_class_property_add(oc, "tce-cache-ways", "uint32",
+                              calgary_machine_get_u32, calgary_machine_set_u32,
+                              NULL, (void *)offsetof(CalgaryMachineState,
+                                                     cache_ways));
+    object_class_property_set_description(oc, "tce-cache-ways",
+        "TCE cache associativity (divides the entries, default 4)");
+    object_class_property_add(oc, "tce-cache-line", "uint32",
+                              calgary_machine_get_u32, calgary_machine_set_u32,
+                              NULL, (void *)offsetof(CalgaryMachineState,
+                                                     cache_line));
+    object_class_property_set_description(oc, "tce-cache-line",
+        "TCEs read per faithful-cache miss: 1 (default) or 8 (line fill)");
+}
+
+static const TypeInfo calgary_machine_types[] = {
+    {
+        .name = TYPE_CALGARY_MACHINE,
+        .parent = TYPE_CALGARY_PARENT,
+        .instance_size = sizeof(CalgaryMachineState),
+        .instance_init = calgary_machine_instance_init,
+        .class_init = calgary_machine_class_init,
+    },
+};
+
+DEFINE_TYPES(calgary_machine_types)
