@@ -17,6 +17,8 @@ from qmp import Qmp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QEMU = os.environ.get("CALGARY_QEMU", os.path.join(REPO, "build", "qemu-system-x86_64"))
+# A sanitizer build runs slower (./calgary sanitize sets this to 3).
+TIMEOUT_SCALE = float(os.environ.get("CALGARY_TIMEOUT_SCALE", "1"))
 
 BBAR = [0xFEF00000, 0xFF000000, 0xFF100000, 0xFF200000]
 PHB_BASE = 0x8000
@@ -52,7 +54,7 @@ class QtestError(Exception):
 class Machine:
     def __init__(self, machine="calgary", args=(), memory="512M", timeout=30):
         self.dir = tempfile.mkdtemp(prefix="calgary-qtest-")
-        self.timeout = timeout
+        self.timeout = timeout * TIMEOUT_SCALE
         qsock = os.path.join(self.dir, "qtest.sock")
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         self.log_path = os.path.join(self.dir, "qemu.log")
@@ -69,7 +71,7 @@ class Machine:
         self.stderr = open(os.path.join(self.dir, "stderr"), "w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=subprocess.STDOUT)
-        lsock.settimeout(timeout)
+        lsock.settimeout(self.timeout)
         try:
             self.sock, _ = lsock.accept()
         except socket.timeout:
@@ -77,7 +79,7 @@ class Machine:
             raise QtestError("QEMU did not connect to qtest: " + self.output())
         finally:
             lsock.close()
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(self.timeout)
         self.buf = b""
         self.qmp = None
         self.paused_depth = 0

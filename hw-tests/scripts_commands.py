@@ -297,6 +297,17 @@ def read_manifest(path: Path | None = None) -> dict[str, str]:
     return out
 
 
+def manifest_flavors(path: Path | None = None) -> dict[str, str]:
+    """Commands of host-tools.txt that only one build flavor needs: command -> flavor."""
+    path = path or REPO / "c-shim" / "qemu" / "host-tools.txt"
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 3:
+            out[fields[0]] = fields[2]
+    return out
+
+
 if __name__ == "__main__":
     for cmd, files in sorted(project_commands().items()):
         print(f"{cmd:16} {', '.join(sorted(files))}")

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import unittest
 
-from scripts_commands import (REPO, project_commands, python_commands, read_manifest,
+from scripts_commands import (REPO, project_commands, python_commands, read_manifest, manifest_flavors,
                               shell_commands)
 
 APT_SETUP = REPO / "c-shim" / "qemu" / "apt-setup.sh"
@@ -65,18 +65,31 @@ class SetupCoversScripts(unittest.TestCase):
         self.assertEqual(missing, {}, "commands called by scripts but not in c-shim/qemu/host-tools.txt "
                                       "(add each with its Debian package)")
 
-    def test_apt_setup_installs_every_listed_package(self):
-        p = subprocess.run(["bash", str(APT_SETUP), "--print-packages"], capture_output=True, text=True,
-                           timeout=30)
+    def installs(self, *flavor):
+        p = subprocess.run(["bash", str(APT_SETUP), "--print-packages", *flavor], capture_output=True,
+                           text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
-        installs = set(p.stdout.split())
-        wanted = {pkg for pkg in read_manifest().values() if not pkg.startswith("@")}
-        self.assertEqual(wanted - installs, set())
+        return set(p.stdout.split())
+
+    def test_apt_setup_installs_every_listed_package(self):
+        flavors = manifest_flavors()
+        default = self.installs()
+        wanted = {pkg for c, pkg in read_manifest().items() if not pkg.startswith("@") and c not in flavors}
+        self.assertEqual(wanted - default, set())
+        # a flavor-only tool (clang for the fuzzer) is installed for its
+        # flavor and not by the default setup
+        for cmd, flavor in flavors.items():
+            pkg = read_manifest()[cmd]
+            self.assertIn(pkg, self.installs("--flavor", flavor), cmd)
+            self.assertNotIn(pkg, default - wanted, cmd)
 
     def test_every_listed_command_is_present_after_setup(self):
         # CI runs this after ./calgary's setup: a listed command that is not
-        # on PATH means the setup failed to provide it.
-        absent = [c for c, pkg in read_manifest().items() if pkg != "@sudo" and shutil.which(c) is None]
+        # on PATH means the setup failed to provide it. Flavor-only commands
+        # are checked by that flavor's setup.
+        flavors = manifest_flavors()
+        absent = [c for c, pkg in read_manifest().items()
+                  if pkg != "@sudo" and c not in flavors and shutil.which(c) is None]
         self.assertEqual(absent, [])
 
 

@@ -15,13 +15,28 @@ SRC_LIST=/etc/apt/sources.list.d/calgary-qemu-src.sources
 # Every command our scripts and runners call, with its package (one list,
 # guarded by hw-tests/test_setup_tools.py).
 TOOLS_LIST="$(dirname "${BASH_SOURCE[0]}")/host-tools.txt"
+# A third column names the build flavor (c-shim/qemu/build.sh) that alone
+# needs the command, e.g. clang for the fuzzer: installed with --flavor only.
+PRINT=0 FLAVOR=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --print-packages) PRINT=1 ;;
+        --flavor) FLAVOR=${2:-}; shift ;;
+        *) echo "apt-setup.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
 TOOL_PKGS=()
-while read -r cmd pkg _; do
+in_flavor() { [ -z "$1" ] || [ "$1" = "$FLAVOR" ]; }
+while read -r cmd pkg only _; do
     case "$cmd" in ''|'#'*) continue ;; esac
+    in_flavor "$only" || continue
     case "$pkg" in @*) ;; *) TOOL_PKGS+=("$pkg") ;; esac
 done < "$TOOLS_LIST"
+# libFuzzer's runtime is a library, not a command.
+[ "$FLAVOR" = fuzz ] && TOOL_PKGS+=(libclang-rt-14-dev)
 
-if [ "${1:-}" = --print-packages ]; then
+if [ $PRINT = 1 ]; then
     printf '%s\n' "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TOOL_PKGS[@]}" | sort -u
     exit 0
 fi
@@ -82,8 +97,9 @@ fi
 
 # Every command the scripts call must now be there.
 absent=()
-while read -r cmd pkg _; do
+while read -r cmd pkg only _; do
     case "$cmd" in ''|'#'*) continue ;; esac
+    in_flavor "$only" || continue
     case "$pkg" in
         @sudo) [ "$(id -u)" = 0 ] && continue ;;
     esac

@@ -10,6 +10,14 @@
 # (copied only when their content changed), so editing them rebuilds only
 # the shim object and relinks.
 # Result: <repo>/build/qemu-system-x86_64 (symlink into the cached build).
+#
+# Flavors (CALGARY_QEMU_FLAVOR), each in its own tree and cache key:
+#   (unset)  the normal build above
+#   asan     the same QEMU built with --enable-asan --enable-ubsan (gcc):
+#            <repo>/build/qemu-system-x86_64-asan, for `./calgary sanitize`
+#   fuzz     qemu-fuzz-x86_64 (--enable-fuzzing --enable-asan, clang and
+#            libFuzzer from Debian): <repo>/build/qemu-fuzz-x86_64, for
+#            `./calgary fuzz` (QEMU's generic-fuzz target)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -26,6 +34,26 @@ CONFIGURE_ARGS="--prefix=/usr --firmwarepath=/usr/share/seabios:/usr/lib/ipxe/qe
  --disable-tools --disable-guest-agent --disable-gtk --disable-sdl --disable-vnc --disable-spice \
  --disable-opengl --disable-curses --disable-dbus-display --disable-xen --disable-werror \
  --disable-relocatable"
+FLAVOR=${CALGARY_QEMU_FLAVOR:-}
+CC_CMD=gcc
+TARGET=qemu-system-x86_64
+OUT=qemu-system-x86_64
+case "$FLAVOR" in
+    "") ;;
+    asan)
+        CONFIGURE_ARGS="$CONFIGURE_ARGS --enable-asan --enable-ubsan"
+        OUT=qemu-system-x86_64-asan ;;
+    fuzz)
+        # libFuzzer needs clang; the fuzzer links the same shim and core.
+        CONFIGURE_ARGS="$CONFIGURE_ARGS --enable-fuzzing --enable-asan --cxx=clang++"
+        CC_CMD=clang
+        TARGET=qemu-fuzz-x86_64
+        OUT=qemu-fuzz-x86_64 ;;
+    *)
+        printf 'calgary setup: ERROR: unknown CALGARY_QEMU_FLAVOR %s (accepted: asan, fuzz)\n' "$FLAVOR" >&2
+        exit 2 ;;
+esac
+TREE_PREFIX=qemu-${FLAVOR:+$FLAVOR-}
 
 say() { printf 'calgary setup: %s\n' "$*"; }
 die() { printf 'calgary setup: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -35,7 +63,7 @@ mkdir -p "$CACHE/src"
 export CCACHE_BASEDIR="$CACHE" CCACHE_NOHASHDIR=true
 
 # 1. Debian packages (build deps, firmware) and the deb-src entry.
-"$REPO/c-shim/qemu/apt-setup.sh"
+"$REPO/c-shim/qemu/apt-setup.sh" ${FLAVOR:+--flavor "$FLAVOR"}
 
 # 2. The QEMU source tarball from Debian's source package.
 if [ ! -f "$CACHE/src/$TARBALL" ]; then
@@ -62,22 +90,25 @@ if ! "$VENV/bin/python3" -c 'import pycotap, qemu.qmp, mesonbuild.coredata as c,
 fi
 
 # 4. Unpacked, patched tree, keyed by what forces a reconfigure.
-key=$( { echo "$TARBALL_SHA256"; cat "$REPO"/c-shim/patches/*.patch "$REPO/c-shim/qemu/calgary.mak"; echo "$CONFIGURE_ARGS"; } | sha256sum | cut -c1-16)
-TREE="$CACHE/qemu-$key"
+PATCHES=("$REPO"/c-shim/patches/*.patch)
+# A flavor's own patches (c-shim/patches/<flavor>/) follow the common ones.
+[ -n "$FLAVOR" ] && [ -d "$REPO/c-shim/patches/$FLAVOR" ] && PATCHES+=("$REPO/c-shim/patches/$FLAVOR"/*.patch)
+key=$( { echo "$TARBALL_SHA256"; cat "${PATCHES[@]}" "$REPO/c-shim/qemu/calgary.mak"; echo "$CONFIGURE_ARGS $CC_CMD"; } | sha256sum | cut -c1-16)
+TREE="$CACHE/$TREE_PREFIX$key"
 if [ ! -f "$TREE/.calgary-patched" ]; then
     say "unpacking and patching QEMU into $TREE"
     rm -rf "$TREE.tmp"
     mkdir -p "$TREE.tmp"
     tar -xf "$CACHE/src/$TARBALL" -C "$TREE.tmp" --strip-components=1
-    for p in "$REPO"/c-shim/patches/*.patch; do
+    for p in "${PATCHES[@]}"; do
         patch -s -p1 -d "$TREE.tmp" < "$p" || die "patch $(basename "$p") does not apply"
     done
     cp "$REPO/c-shim/qemu/calgary.mak" "$TREE.tmp/configs/devices/x86_64-softmmu/calgary.mak"
     rm -rf "$TREE"
     mv "$TREE.tmp" "$TREE"
     touch "$TREE/.calgary-patched"
-    # keep only the newest two trees
-    ls -dt "$CACHE"/qemu-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf
+    # keep only the newest two trees of this flavor
+    ls -dt "$CACHE"/qemu-* 2>/dev/null | grep -E "/$TREE_PREFIX[0-9a-f]{16}\$" | tail -n +3 | xargs -r rm -rf
 fi
 
 # 5. The Rust core as a static library (cargo is incremental by itself).
@@ -105,15 +136,15 @@ B="$TREE/build"
 if [ ! -f "$B/build.ninja" ]; then
     say "configuring QEMU (x86_64-softmmu, lean device set)"
     rm -rf "$B"; mkdir -p "$B"
-    cc=gcc; command -v ccache >/dev/null && cc="ccache gcc"
+    cc=$CC_CMD; command -v ccache >/dev/null && cc="ccache $CC_CMD"
     (cd "$B" && ../configure --python="$VENV/bin/python3" --cc="$cc" $CONFIGURE_ARGS \
         > "$B/../configure.log" 2>&1) || { tail -30 "$TREE/configure.log"; die "QEMU configure failed (log: $TREE/configure.log)"; }
 fi
 
 # 7. Build. A changed Rust archive is not a ninja input: drop the binary so it relinks.
-[ $relink = 1 ] && rm -f "$B/qemu-system-x86_64"
-say "building qemu-system-x86_64 (first build takes a few minutes)"
-ninja -C "$B" qemu-system-x86_64 > "$TREE/build.log" 2>&1 || { grep -E '(error|warning):' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
+[ $relink = 1 ] && rm -f "$B/$TARGET"
+say "building $TARGET${FLAVOR:+ ($FLAVOR flavor)} (first build takes a few minutes)"
+ninja -C "$B" "$TARGET" > "$TREE/build.log" 2>&1 || { grep -E '(error|warning):' -A3 "$TREE/build.log" | head -40; die "QEMU build failed (log: $TREE/build.log)"; }
 
 # A binary run from its build tree looks for data in build/qemu-bundle/<path>
 # instead of <path>: point the firmware directories there at Debian's.
@@ -127,5 +158,5 @@ for f in /usr/share/qemu/*; do    # option ROMs etc. from qemu-system-data
 done
 
 mkdir -p "$REPO/build"
-ln -sfn "$B/qemu-system-x86_64" "$REPO/build/qemu-system-x86_64"
-say "ready: $REPO/build/qemu-system-x86_64"
+ln -sfn "$B/$TARGET" "$REPO/build/$OUT"
+say "ready: $REPO/build/$OUT"
