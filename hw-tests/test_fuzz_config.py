@@ -13,6 +13,7 @@ campaign's reproducers, checked on the normal build:
 import os
 import re
 import shlex
+import time
 import unittest
 from pathlib import Path
 
@@ -78,6 +79,44 @@ class GenericFuzzConfig(unittest.TestCase):
                     m.outl(0xCF8, cf8(bus, devfn, 0))
                     vid_did = m.inl(0xCFC)
                     self.assertEqual(vid_did, WANTED[name][1] << 16 | WANTED[name][0], name)
+        finally:
+            m.close()
+
+
+EDU_DMA_SRC, EDU_DMA_DST, EDU_DMA_CNT, EDU_DMA_CMD = 0x80, 0x88, 0x90, 0x98
+EDU_RUN, EDU_TO_PCI = 0x1, 0x2
+
+
+@unittest.skipUnless(qemu_available(), "build/qemu-system-x86_64 not built (run ./calgary setup)")
+class EduOutOfRangeDma(unittest.TestCase):
+    """The campaign's first crash (2026-11-30): edu behind PHB 1 started a
+    DMA whose edu-side range lies outside its 4 KiB buffer; edu logged it
+    and copied anyway (SEGV in edu_dma_timer's memcpy). Patch 0008: logged,
+    not performed. Both directions, with RAM checked untouched."""
+
+    def test_out_of_range_dma_is_refused_and_qemu_lives(self):
+        from test_calgary_qemu import Calgary
+        m = Calgary(machine="calgary,chips=1", args=["-device", "edu,bus=calgary0.1,addr=1"])
+        try:
+            m.wait_rio()
+            bar = m.bar0(0x24, 1 << 3)
+            ram = 0x300000
+            m.memwrite(ram, bytes([0xA5]) * 0x1000)
+            for cmd, src, dst in ((EDU_RUN, ram, 0x0),                        # from RAM into edu, dst below its buffer
+                                  (EDU_RUN, ram, 0x40000 + 0x800),            # ends past its buffer
+                                  (EDU_RUN | EDU_TO_PCI, 0x10000000, ram)):   # from far outside its buffer into RAM
+                m.writeq(bar + EDU_DMA_SRC, src)
+                m.writeq(bar + EDU_DMA_DST, dst)
+                m.writeq(bar + EDU_DMA_CNT, 0x1000)
+                m.writeq(bar + EDU_DMA_CMD, cmd)
+                deadline = time.time() + 10
+                while m.readq(bar + EDU_DMA_CMD) & EDU_RUN and time.time() < deadline:
+                    time.sleep(0.05)
+                self.assertIsNone(m.proc.poll(), "QEMU died: " + m.output())
+                self.assertEqual(m.readq(bar + EDU_DMA_CMD) & EDU_RUN, 0, "the DMA never ended")
+            self.assertEqual(m.memread(ram, 0x1000), bytes([0xA5]) * 0x1000, "RAM written by a refused DMA")
+            with open(m.log_path) as f:
+                self.assertGreaterEqual(f.read().count("EDU: DMA range"), 3)
         finally:
             m.close()
 
