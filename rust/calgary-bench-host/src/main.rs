@@ -29,20 +29,7 @@ fn main() {
         "replay" => replay::cmd(p),
         "plot" => plotcmd::run(p),
         "peer" => peer::run(p),
-        _ => {
-            let src = include_str!("main.rs");
-            for l in src.lines().take_while(|l| l.starts_with("//!")) {
-                println!(
-                    "{}",
-                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
-                );
-            }
-            if cmd == "help" || cmd == "--help" || cmd == "-h" {
-                Ok(())
-            } else {
-                Err(format!("unknown command '{cmd}'"))
-            }
-        }
+        _ => calgary_bench::help(include_str!("main.rs"), cmd),
     };
     if let Err(e) = r {
         eprintln!("calgary-bench-host {cmd}: {e}");

@@ -20,6 +20,22 @@ pub fn parse_num(s: &str) -> Option<u64> {
     v.checked_mul(mul)
 }
 
+/// The `help` answer of both binaries: the `//!` lines that open their
+/// `main.rs` (`src`), printed; an unknown command is an error after them.
+pub fn help(src: &str, cmd: &str) -> Result<(), String> {
+    for l in src.lines().take_while(|l| l.starts_with("//!")) {
+        println!(
+            "{}",
+            l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+        );
+    }
+    if cmd == "help" || cmd == "--help" || cmd == "-h" {
+        Ok(())
+    } else {
+        Err(format!("unknown command '{cmd}'"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
