@@ -720,6 +720,15 @@ class Options(unittest.TestCase):
     def test_bad_cache(self):
         self.check_bad("tce-cache=lru", ["tce-cache", "off, coherent, faithful"])
 
+    def test_bad_layout(self):
+        self.check_bad("layout=x366", ["layout", "rio, legacy"])
+
+    def test_choices_read_back(self):
+        """Each string choice reads back the value it was given (QOM get)."""
+        with Machine(machine="calgary,variant=calioc2,layout=legacy,tce-cache=coherent") as m:
+            for prop, want in (("variant", "calioc2"), ("layout", "legacy"), ("tce-cache", "coherent")):
+                self.assertEqual(m.qom_get("/machine", prop), want)
+
     def test_bad_chips(self):
         self.check_bad("chips=9", ["chips", "0..4"])
 

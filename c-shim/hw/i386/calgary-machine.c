@@ -61,40 +61,76 @@ struct CalgaryMachineState {
 
 static void (*calgary_parent_init)(MachineState *ms);
 
-static const char *const calgary_variant_names[] = { "calgary", "calioc2" };
-static const char *const calgary_layout_names[] = { "rio", "legacy" };
+/*
+ * The machine's string-valued choices: each is a uint32_t field holding the
+ * index of its value, which is also the FFI's enum value
+ * (CALGARY_VARIANT_*, CALGARY_LAYOUT_*, CALGARY_CACHE_*).
+ */
+typedef struct CalgaryChoiceProp {
+    const char *name;
+    const char *const *values;      /* NULL-terminated, in enum order */
+    size_t offset;                  /* uint32_t field of the machine */
+    const char *desc;
+} CalgaryChoiceProp;
+
+static const char *const calgary_variant_names[] = { "calgary", "calioc2",
+                                                     NULL };
+static const char *const calgary_layout_names[] = { "rio", "legacy", NULL };
 static const char *const calgary_cache_names[] = { "off", "coherent",
-                                                   "faithful" };
+                                                   "faithful", NULL };
 
-static int calgary_lookup(const char *const *names, size_t n, const char *s)
+static const CalgaryChoiceProp calgary_choice_props[] = {
+    { "layout", calgary_layout_names,
+      offsetof(CalgaryMachineState, layout),
+      "rio (default): PHB buses 0x20.., BBARs 0xfef00000..; legacy: PHB "
+      "functions at devfn 0 of buses 1..4 (0..3 with bus0-phb) and BBAR "
+      "0xfda00000, where Linux 2.6.18/2.6.19 compute them; the Rio table "
+      "describes both" },
+    { "variant", calgary_variant_names,
+      offsetof(CalgaryMachineState, variant),
+      "chip variant: calgary (PCI-X, default) or calioc2 (PCIe)" },
+    { "tce-cache", calgary_cache_names,
+      offsetof(CalgaryMachineState, cache_policy),
+      "TCE cache policy: off, coherent or faithful (default)" },
+};
+
+static uint32_t *calgary_choice_field(Object *obj, const CalgaryChoiceProp *p)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (!strcmp(names[i], s)) {
-            return i;
-        }
-    }
-    return -1;
+    return (uint32_t *)((uint8_t *)obj + p->offset);
 }
 
-static char *calgary_machine_get_variant(Object *obj, Error **errp)
+static void calgary_machine_get_choice(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
 {
-    return g_strdup(calgary_variant_names[CALGARY_MACHINE(obj)->variant]);
+    const CalgaryChoiceProp *p = opaque;
+    char *value = g_strdup(p->values[*calgary_choice_field(obj, p)]);
+
+    visit_type_str(v, name, &value, errp);
+    g_free(value);
 }
 
-static void calgary_machine_set_variant(Object *obj, const char *value,
-                                        Error **errp)
+static void calgary_machine_set_choice(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
 {
-    int v = calgary_lookup(calgary_variant_names,
-                           ARRAY_SIZE(calgary_variant_names), value);
+    const CalgaryChoiceProp *p = opaque;
+    g_autofree char *value = NULL;
+    g_autofree char *accepted = NULL;
+    uint32_t i;
 
-    if (v < 0) {
-        error_setg(errp, "calgary: invalid variant '%s' "
-                   "(accepted: calgary, calioc2)", value);
+    if (!visit_type_str(v, name, &value, errp)) {
         return;
     }
-    CALGARY_MACHINE(obj)->variant = v;
+    for (i = 0; p->values[i]; i++) {
+        if (!strcmp(p->values[i], value)) {
+            *calgary_choice_field(obj, p) = i;
+            return;
+        }
+    }
+    accepted = g_strjoinv(", ", (char **)p->values);
+    error_setg(errp, "calgary: invalid %s '%s' (accepted: %s)", p->name,
+               value, accepted);
 }
 
 static char *calgary_machine_get_inject(Object *obj, Error **errp)
@@ -111,25 +147,6 @@ static void calgary_machine_set_inject(Object *obj, const char *value,
 
     g_free(cms->inject);
     cms->inject = *value ? g_strdup(value) : NULL;
-}
-
-static char *calgary_machine_get_layout(Object *obj, Error **errp)
-{
-    return g_strdup(calgary_layout_names[CALGARY_MACHINE(obj)->layout]);
-}
-
-static void calgary_machine_set_layout(Object *obj, const char *value,
-                                       Error **errp)
-{
-    int v = calgary_lookup(calgary_layout_names,
-                           ARRAY_SIZE(calgary_layout_names), value);
-
-    if (v < 0) {
-        error_setg(errp, "calgary: invalid layout '%s' "
-                   "(accepted: rio, legacy)", value);
-        return;
-    }
-    CALGARY_MACHINE(obj)->layout = v;
 }
 
 static bool calgary_machine_get_bus0_phb(Object *obj, Error **errp)
@@ -203,25 +220,6 @@ static void calgary_machine_done(Notifier *n, void *data)
         error_report("calgary: %s", err);
         exit(1);
     }
-}
-
-static char *calgary_machine_get_cache(Object *obj, Error **errp)
-{
-    return g_strdup(calgary_cache_names[CALGARY_MACHINE(obj)->cache_policy]);
-}
-
-static void calgary_machine_set_cache(Object *obj, const char *value,
-                                      Error **errp)
-{
-    int v = calgary_lookup(calgary_cache_names,
-                           ARRAY_SIZE(calgary_cache_names), value);
-
-    if (v < 0) {
-        error_setg(errp, "calgary: invalid tce-cache '%s' "
-                   "(accepted: off, coherent, faithful)", value);
-        return;
-    }
-    CALGARY_MACHINE(obj)->cache_policy = v;
 }
 
 static void calgary_machine_get_u32(Object *obj, Visitor *v, const char *name,
@@ -382,6 +380,7 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
     MachineClass *mc = MACHINE_CLASS(oc);
     MachineClass *parent = MACHINE_CLASS(object_class_by_name(
                                              TYPE_CALGARY_PARENT));
+    size_t i;
 
     calgary_parent_init = parent->init;
     mc->init = calgary_machine_init;
@@ -401,21 +400,15 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
         "whose function is 00:00.0, as on IBM x366 (needed by Linux "
         "2.6.18-2.6.23, and by 2.6.27 for DMA on bus 0); off (default): "
         "bus 0 outside any Calgary, PHB 0 on its own bus");
-    object_class_property_add_str(oc, "layout", calgary_machine_get_layout,
-                                  calgary_machine_set_layout);
-    object_class_property_set_description(oc, "layout",
-        "rio (default): PHB buses 0x20.., BBARs 0xfef00000..; legacy: PHB "
-        "functions at devfn 0 of buses 1..4 (0..3 with bus0-phb) and BBAR "
-        "0xfda00000, where Linux 2.6.18/2.6.19 compute them; the Rio table "
-        "describes both");
-    object_class_property_add_str(oc, "variant", calgary_machine_get_variant,
-                                  calgary_machine_set_variant);
-    object_class_property_set_description(oc, "variant",
-        "chip variant: calgary (PCI-X, default) or calioc2 (PCIe)");
-    object_class_property_add_str(oc, "tce-cache", calgary_machine_get_cache,
-                                  calgary_machine_set_cache);
-    object_class_property_set_description(oc, "tce-cache",
-        "TCE cache policy: off, coherent or faithful (default)");
+    for (i = 0; i < ARRAY_SIZE(calgary_choice_props); i++) {
+        const CalgaryChoiceProp *p = &calgary_choice_props[i];
+
+        object_class_property_add(oc, p->name, "string",
+                                  calgary_machine_get_choice,
+                                  calgary_machine_set_choice, NULL,
+                                  (void *)p);
+        object_class_property_set_description(oc, p->name, p->desc);
+    }
     object_class_property_add(oc, "tce-cache-entries", "uint32",
                               calgary_machine_get_u32, calgary_machine_set_u32,
                               NULL, (void *)offsetof(CalgaryMachineState,
