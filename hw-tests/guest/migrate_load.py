@@ -60,10 +60,15 @@ from guestcommon import (DEFAULT_QEMU, FIRMWARE, STAT_PROPS, Check, assemble, ba
                          disk_pattern, log, newc)
 from qmp import Qmp  # noqa: E402
 
-MIGRATE_SEED = 0x4D160000  # calgary-guest suite_migrate::MIGRATE_SEED
+MIGRATE_SEED = 0x4D160000  # calgary-guest suite_migrate::MIGRATE_SEED and round_seed()
+
+
+def round_seed(seq: int) -> int:
+    return (MIGRATE_SEED + seq * 0x9E3779B9) & 0xFFFFFFFF
 DISK_BASE, ROUND_LEN, SLOTS = 1 << 20, 1 << 20, 32
 DISK_SIZE = 64 << 20
 MEM = "512M"
+TABLE = "64k"  # 8192 TCEs: 32 MiB of IO space, so the driver's allocator wraps and flushes during the rounds
 NETS = "e1000@10.0.2,virtio@10.0.3"
 # device role -> PHB (QOM name under /machine/calgary0)
 ROLE_PHB = {"virtio-blk": "phb1", "e1000": "phb2", "virtio-net": "phb3"}
@@ -253,7 +258,7 @@ class Case:
         pl = kernels.plan(self.k)
         machine = f"calgary,chips=1,variant={self.variant},tce-cache={a.cache}"
         machine += "".join(f",{p}={v}" for p, v in pl.machine)
-        append = base_append(f"loglevel=4 {' '.join(pl.append)} iommu=calgary calgary.suite=migrate "
+        append = base_append(f"loglevel=4 {' '.join(pl.append)} iommu=calgary calgary={TABLE} calgary.suite=migrate "
                              f"calgary.sync=1 calgary.net={NETS} calgary.disk_slots={SLOTS} calgary.disk_mib=1 "
                              f"calgary.max_secs={int(a.timeout)}")
         return [a.qemu, *FIRMWARE, "-machine", machine, "-m", MEM, "-smp", "1", "-accel", "tcg",
@@ -267,7 +272,7 @@ class Case:
                 "-kernel", self.k.path, "-initrd", initrd, "-append", append, *self.workaround]
 
     def start(self, name: str, incoming: bool) -> Qemu:
-        cmd = self.command() + (["-incoming", "defer"] if incoming else [])
+        cmd = self.command() + (["-incoming", "defer", "-S"] if incoming else [])
         q = Qemu(name, cmd, self.tmp, self.runlog, self.logf)
         return q
 
@@ -348,23 +353,27 @@ class Case:
                 self.check(False, f"migration-{i + 1}", f"{live.name}->{dst.name} {mig.status}: {mig.error}; "
                            f"destination stderr: {dst.stderr()[-800:]}")
                 return
-            src_stats = read_stats(live)
-            deadline = time.monotonic() + 30
+            # The destination waits (-S) until its PHB counters were
+            # compared with the source's final ones: they are migrated state.
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if dst.qmp.cmd("query-status").get("return", {}).get("status") == "running":
+                if dst.qmp.cmd("query-status").get("return", {}).get("status") != "inmigrate":
                     break
                 time.sleep(0.1)
+            src_stats = read_stats(live)
             dst_stats = read_stats(dst)
+            diff = [f"{p}.{k}: {src_stats[p].get(k)} vs {dst_stats[p].get(k)}" for p in src_stats
+                    for k in STAT_PROPS + ["csr"] if src_stats[p].get(k) != dst_stats[p].get(k)]
+            self.check(not diff, f"stats-migrated-{i + 1}",
+                       f"all {len(src_stats) * (len(STAT_PROPS) + 1)} PHB counters and CSRs equal on both sides "
+                       f"({stats_line(src_stats)})" if not diff else "differ: " + "; ".join(diff))
+            r = dst.qmp.cmd("cont")
+            if "error" in r:
+                self.check(False, f"migration-{i + 1}", f"cont on {dst.name}: {r['error']}")
+                return
             self.check(True, f"migration-{i + 1}",
                        f"QEMU {live.name} -> {dst.name} completed during round {mig.begun_in}: total "
                        f"{mig.total_ms} ms, downtime {mig.downtime_ms} ms, {mig.bytes} bytes of RAM")
-            # The PHB counters are migrated state: the destination starts from
-            # the source's final values (it runs already, so >=).
-            grew_back = [f"{p}.{k}" for p in src_stats for k in ("stat-translations", "stat-blocked")
-                         if dst_stats[p].get(k, -1) < src_stats[p].get(k, 0)]
-            self.check(not grew_back, f"stats-migrated-{i + 1}",
-                       f"destination's counters start from the source's ({stats_line(src_stats)})" if not grew_back
-                       else f"destination counters below the source's: {', '.join(grew_back)}")
             live.quit()
             live = dst
             base = rl.ends_on(live.name)
@@ -389,6 +398,11 @@ class Case:
         live.send("calgary-stop")
         rl.wait(lambda: rl.done, 120)
         final = read_stats(live)
+        f0, f1 = first_stats["phb1"].get("stat-flushes", 0), final["phb1"].get("stat-flushes", 0)
+        self.check(True if f1 > f0 else None, "flushes-during-rounds",
+                   f"the driver flushed phb1's TCE cache {f1 - f0} times while the rounds ran across the switches "
+                   f"(its allocator wrapped in the {TABLE} table)" if f1 > f0 else
+                   f"phb1 flushes {f0} -> {f1}: the allocator did not wrap in {len(rl.rounds)} rounds")
         bad = [f"{phb}: blocked {row.get('stat-blocked')}, CSR {row.get('csr', 0):#010x}"
                for phb, row in final.items()
                if row.get("stat-blocked", 1) != 0 or row.get("csr", 0) & CSR_ERROR]
@@ -421,7 +435,7 @@ class Case:
         with open(self.tmp / "disk.raw", "rb") as f:
             for slot, seq in sorted(last.items()):
                 f.seek(DISK_BASE + slot * ROUND_LEN)
-                if f.read(ROUND_LEN) != disk_pattern((MIGRATE_SEED + seq) & 0xFFFFFFFF, ROUND_LEN):
+                if f.read(ROUND_LEN) != disk_pattern(round_seed(seq), ROUND_LEN):
                     bad.append(f"slot {slot} (round {seq})")
         self.check(bool(last) and not bad, "disk-host-verify",
                    f"backing file holds the last round's pattern in {len(last)} slots" if last and not bad
@@ -450,8 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--module", action="append", default=None,
                     help="a kernel module for the guest (e.g. virtio_blk.ko); default CALGARY_GUEST_MODULES")
     ap.add_argument("--migrations", type=int, default=2, help="2: there and back (ping-pong)")
-    ap.add_argument("--rounds-before", type=int, default=3)
-    ap.add_argument("--rounds-after", type=int, default=3)
+    ap.add_argument("--rounds-before", type=int, default=5)
+    ap.add_argument("--rounds-after", type=int, default=10)
     ap.add_argument("--cache", choices=["off", "coherent", "faithful"], default="faithful")
     ap.add_argument("--qemu", default=os.environ.get("CALGARY_QEMU", str(DEFAULT_QEMU)))
     ap.add_argument("--timeout", type=float, default=400, help="seconds to wait for each phase's rounds")

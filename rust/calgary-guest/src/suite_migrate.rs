@@ -19,9 +19,13 @@
 use crate::*;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
-/// The host-visible seed of round N's disk data: `MIGRATE_SEED + N`
-/// (migrate_load.py computes the same pattern to check the backing file).
+/// The seed of round N's disk data (migrate_load.py computes the same
+/// pattern to check the backing file): N times an odd constant moves the
+/// high byte too, so that every round's pattern differs from the last.
 pub(crate) const MIGRATE_SEED: u32 = 0x4D16_0000;
+pub(crate) fn round_seed(round: u32) -> u32 {
+    MIGRATE_SEED.wrapping_add(round.wrapping_mul(0x9E37_79B9))
+}
 const DISK_BASE: u64 = 1 << 20;
 const PING_LEN: usize = 1400;
 const PINGS_PER_NIC: u16 = 8;
@@ -288,7 +292,7 @@ fn ping_round(
 
 fn disk_round(path: &str, round: u32, len: usize, slots: u64) -> Result<u64, String> {
     let off = DISK_BASE + (round as u64 % slots) * len as u64;
-    let data = disk_pattern(MIGRATE_SEED.wrapping_add(round), len);
+    let data = disk_pattern(round_seed(round), len);
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     wbuf.as_mut_slice()[..len].copy_from_slice(&data);
     let f = fs::OpenOptions::new()
@@ -493,6 +497,19 @@ mod tests {
         let (_, _, data) = parse_echo_reply(&bad, [10, 0, 2, 2]).expect("a reply");
         assert_eq!(first_diff(data, &payload), Some(2));
         assert!(parse_echo_reply(&ip[..24], [10, 0, 2, 2]).is_none());
+    }
+
+    #[test]
+    fn consecutive_rounds_write_different_data() {
+        let a = disk_pattern(round_seed(0), 4096);
+        for n in 1..64 {
+            assert_ne!(a, disk_pattern(round_seed(n), 4096), "round {n}");
+        }
+        // migrate_load.py: (0x4D160000 + n * 0x9E3779B9) mod 2^32
+        assert_eq!(
+            round_seed(3),
+            0x4D16_0000u32.wrapping_add(3u32.wrapping_mul(0x9E37_79B9))
+        );
     }
 
     #[test]
