@@ -225,6 +225,27 @@ def initrd_with_modules(base: str, kver: str, modules: list[Path], out: Path) ->
     return str(out)
 
 
+# Counters the destination itself may advance while it loads, before cont:
+# virtio's load reads each queue's ring indices through the IOMMU (3 DMA
+# reads per queue: 1 virtio-blk queue, 3 virtio-net queues).
+LOAD_DMA = ("stat-translations", "stat-cache-hits", "stat-cache-misses", "stat-tce-fetches")
+LOAD_DMA_MAX = 16
+
+
+def stats_compare(src: dict[str, dict[str, int]], dst: dict[str, dict[str, int]]) -> tuple[list[str], list[str]]:
+    """(differences, translations the destination made while loading)."""
+    diff, loaded = [], []
+    for p, row in src.items():
+        for k in STAT_PROPS + ["csr"]:
+            a, b = row.get(k), dst.get(p, {}).get(k)
+            if k in LOAD_DMA and a is not None and b is not None and 0 <= b - a <= LOAD_DMA_MAX:
+                if b > a and k == "stat-translations":
+                    loaded.append(f"{b - a} on {p}")
+            elif a != b:
+                diff.append(f"{p}.{k}: source {a}, destination {b}")
+    return diff, loaded
+
+
 def stats_line(s: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{phb} t={row.get('stat-translations', '?')} b={row.get('stat-blocked', '?')} "
                      f"f={row.get('stat-flushes', '?')}" for phb, row in s.items())
@@ -362,11 +383,11 @@ class Case:
                 time.sleep(0.1)
             src_stats = read_stats(live)
             dst_stats = read_stats(dst)
-            diff = [f"{p}.{k}: {src_stats[p].get(k)} vs {dst_stats[p].get(k)}" for p in src_stats
-                    for k in STAT_PROPS + ["csr"] if src_stats[p].get(k) != dst_stats[p].get(k)]
+            diff, loaded = stats_compare(src_stats, dst_stats)
             self.check(not diff, f"stats-migrated-{i + 1}",
-                       f"all {len(src_stats) * (len(STAT_PROPS) + 1)} PHB counters and CSRs equal on both sides "
-                       f"({stats_line(src_stats)})" if not diff else "differ: " + "; ".join(diff))
+                       f"every PHB counter and CSR arrived ({stats_line(src_stats)}); before cont the destination "
+                       f"translated {', '.join(loaded) or 'nothing'} (virtio reloading its rings' indices through "
+                       f"the IOMMU)" if not diff else "differ: " + "; ".join(diff))
             r = dst.qmp.cmd("cont")
             if "error" in r:
                 self.check(False, f"migration-{i + 1}", f"cont on {dst.name}: {r['error']}")

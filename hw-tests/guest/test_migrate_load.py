@@ -39,6 +39,19 @@ class RunnerPieces(unittest.TestCase):
         rl.add("B", "CALGARY-DONE pass=3 fail=0 skip=0 secs=9.0")
         self.assertTrue(rl.done)
 
+    def test_counters_must_arrive_and_only_load_dma_may_add(self):
+        src = {"phb1": {"stat-translations": 100, "stat-cache-hits": 40, "stat-flushes": 2, "csr": 0}}
+        same = {"phb1": dict(src["phb1"])}
+        self.assertEqual(migrate_load.stats_compare(src, same), ([], []))
+        loaded = {"phb1": dict(src["phb1"], **{"stat-translations": 103, "stat-cache-hits": 43})}
+        self.assertEqual(migrate_load.stats_compare(src, loaded), ([], ["3 on phb1"]))
+        lost = {"phb1": dict(src["phb1"], **{"stat-translations": 0})}
+        self.assertEqual(len(migrate_load.stats_compare(src, lost)[0]), 1)
+        flushed = {"phb1": dict(src["phb1"], **{"stat-flushes": 3})}
+        self.assertEqual(len(migrate_load.stats_compare(src, flushed)[0]), 1)
+        csr = {"phb1": dict(src["phb1"], csr=0x80000000)}
+        self.assertEqual(len(migrate_load.stats_compare(src, csr)[0]), 1)
+
     def test_modules_are_appended_as_a_second_archive(self):
         with tempfile.TemporaryDirectory() as d:
             d = Path(d)
