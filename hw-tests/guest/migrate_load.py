@@ -248,7 +248,8 @@ def stats_compare(src: dict[str, dict[str, int]], dst: dict[str, dict[str, int]]
 
 def stats_line(s: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{phb} t={row.get('stat-translations', '?')} b={row.get('stat-blocked', '?')} "
-                     f"f={row.get('stat-flushes', '?')}" for phb, row in s.items())
+                     f"f={row.get('stat-flushes', '?')}" + (f" CSR={row['csr']:#010x}" if row.get("csr") else "")
+                     for phb, row in s.items())
 
 
 class Case:
@@ -388,20 +389,30 @@ class Case:
                        f"every PHB counter and CSR arrived ({stats_line(src_stats)}); before cont the destination "
                        f"translated {', '.join(loaded) or 'nothing'} (virtio reloading its rings' indices through "
                        f"the IOMMU)" if not diff else "differ: " + "; ".join(diff))
+            if a.fault and i == 0:
+                phb, _, kv = a.fault.partition(":")
+                prop, _, val = kv.partition("=")
+                r = dst.qmp.cmd("qom-set", path=f"/machine/calgary0/{phb}", property=prop, value=int(val, 0))
+                log(f"migrate: self-check fault {a.fault} on {dst.name}: {r}")
             r = dst.qmp.cmd("cont")
             if "error" in r:
                 self.check(False, f"migration-{i + 1}", f"cont on {dst.name}: {r['error']}")
                 return
             self.check(True, f"migration-{i + 1}",
-                       f"QEMU {live.name} -> {dst.name} completed during round {mig.begun_in}: total "
+                       f"QEMU {live.name} -> {dst.name} started during round {mig.begun_in}: total "
                        f"{mig.total_ms} ms, downtime {mig.downtime_ms} ms, {mig.bytes} bytes of RAM")
             live.quit()
             live = dst
             base = rl.ends_on(live.name)
             ok = rl.wait(lambda: rl.ends_on(live.name) >= base + a.rounds_after, a.timeout)
             after = read_stats(live)
+            why = ""
+            if not ok:
+                tail = "\n".join("      | " + l for side, l in rl.lines[-15:] if side == live.name)
+                why = (f"; {self.guest_failed_early(live)} counters now: {stats_line(after)}"
+                       f"\n    last console lines of {live.name}:\n{tail}")
             self.check(ok, f"rounds-after-{i + 1}", f"{rl.ends_on(live.name)} rounds ended on QEMU {live.name} "
-                       f"(wanted {a.rounds_after} after the switch){'' if ok else '; ' + self.guest_failed_early(live)}")
+                       f"(wanted {a.rounds_after} after the switch){why}")
             grew = []
             for role, phb in ROLE_PHB.items():
                 t0, t1 = dst_stats[phb].get("stat-translations"), after[phb].get("stat-translations")
@@ -472,7 +483,7 @@ def summary(c: Case) -> list[str]:
     out.append(f"# {c.name}: {len(rl.rounds)} rounds (ended per QEMU: {' '.join(sides)}) in {c.seconds:.0f}s, "
                f"accelerator tcg")
     for m in c.migrations:
-        out.append(f"#   {m.src}->{m.dst}: {m.status} during round {m.begun_in}, total {m.total_ms} ms "
+        out.append(f"#   {m.src}->{m.dst}: {m.status}, started during round {m.begun_in}, total {m.total_ms} ms "
                    f"(setup {m.setup_ms} ms), downtime {m.downtime_ms} ms, RAM {m.bytes / 1048576:.1f} MiB")
     return out
 
@@ -491,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu", default=os.environ.get("CALGARY_QEMU", str(DEFAULT_QEMU)))
     ap.add_argument("--timeout", type=float, default=400, help="seconds to wait for each phase's rounds")
     ap.add_argument("--log", default=None, help="append both QEMUs' consoles here")
+    ap.add_argument("--fault", default="", metavar="PHB:PROP=N",
+                    help="self-check of the checks: arm a fault injection on the first destination before it "
+                         "continues (e.g. phb1:inject-tce-fetch-fail=1); the run must then FAIL")
     args = ap.parse_args(argv)
     paths = kernels.kernel_list(args.kernel, os.environ.get("CALGARY_GUEST_KERNEL"))
     mods = [Path(p) for p in (args.module or os.environ.get("CALGARY_GUEST_MODULES", "").split(":")) if p]
