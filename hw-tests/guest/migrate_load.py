@@ -207,6 +207,16 @@ def read_stats(q: Qemu) -> dict[str, dict[str, int]]:
     return out
 
 
+def has_virtio_blk(path: str) -> bool | None:
+    """Whether the image has virtio-blk built in (its driver name is in
+    the decompressed payload); None when the payload cannot be read."""
+    try:
+        p = kernels._payload(Path(path).read_bytes())
+    except (OSError, ValueError, EOFError):
+        return None
+    return None if p is None else b"virtio_blk" in p[1]
+
+
 def vermagic(ko: Path) -> str:
     m = re.search(rb"vermagic=([^\0]*)", ko.read_bytes())
     return m.group(1).decode(errors="replace") if m else ""
@@ -543,6 +553,11 @@ def main(argv: list[str] | None = None) -> int:
                 if not pl.virtio_required:
                     checks.append(Check("SKIP", name, "virtio-blk and virtio-net with iommu_platform need "
                                         "VIRTIO_F_IOMMU_PLATFORM, which this kernel lacks"))
+                    continue
+                if not kmods and has_virtio_blk(path) is False:
+                    checks.append(Check("SKIP", name, "the kernel has no virtio-blk driver built in and no "
+                                        "virtio_blk.ko for it was given (--module / CALGARY_GUEST_MODULES); QEMU's "
+                                        "nvme cannot migrate, so the disk under load is virtio-blk"))
                     continue
                 log(f"migrate: {name} ({len(kmods)} extra modules: {' '.join(m.name for m in kmods) or 'none'})")
                 c = Case(args, env, k, v, kmods, tmp, logf)

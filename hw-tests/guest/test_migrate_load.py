@@ -87,6 +87,9 @@ class MigrationUnderLoad(unittest.TestCase):
         if "FAIL assemble" in out and ("apt-get" in out or "download" in out):
             self.skipTest("guest packages unavailable")
         lines = p.stdout.splitlines()
+        skips = [l for l in lines if l.startswith("SKIP ")]
+        if skips and not any(l.startswith(("PASS ", "FAIL ")) for l in lines):
+            self.skipTest("; ".join(skips))
         self.assertEqual([l for l in lines if l.startswith("FAIL ")], [], out)
         self.assertTrue(any(l.startswith("PASS ") and ":rounds-after-" in l for l in lines), out)
         self.assertEqual(p.returncode, 0, out)
