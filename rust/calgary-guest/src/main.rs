@@ -16,6 +16,9 @@
 //! - `kernel`: for a kernel WITH the Calgary driver: checks its messages
 //!   (spec §6) and register state, the devices, and an errant edu DMA that
 //!   the driver's watchdog must catch.
+//! - `migrate`: rounds of verified virtio-blk and NIC traffic through the
+//!   kernel's driver while the runner live-migrates the machine
+//!   (hw-tests/guest/migrate_load.py).
 //! - `probe`: print `CALGARY-PROBE ok` (accelerator probe).
 
 mod calgary;
@@ -30,6 +33,7 @@ mod suite_default;
 mod suite_edu;
 mod suite_inject;
 mod suite_kernel;
+mod suite_migrate;
 mod suite_wrap;
 mod sync;
 mod sys;
@@ -59,6 +63,7 @@ use suite_default::*;
 use suite_edu::*;
 use suite_inject::*;
 use suite_kernel::*;
+use suite_migrate::*;
 use suite_wrap::*;
 use sync::*;
 use util::*;
@@ -91,6 +96,7 @@ fn main() {
         "default" => suite_default(&mut r, &cfg),
         "kernel" => suite_kernel(&mut r, &cfg),
         "capture" => suite_capture(&mut r, &cfg),
+        "migrate" => suite_migrate(&mut r, &cfg),
         other => r.fail("suite", &format!("unknown suite '{other}'")),
     }
     println!(

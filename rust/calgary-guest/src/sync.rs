@@ -12,25 +12,7 @@ pub(crate) fn sync_point(cfg: &Config, tag: &str) -> Result<(), String> {
     if cfg.get("sync") != Some("1") {
         return Err("no runner on the console (calgary.sync=1 not given)".into());
     }
-    let rx = SYNC_RX.get_or_init(|| {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let stdin = std::io::stdin();
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match stdin.lock().read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if tx.send(line.trim().to_string()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Mutex::new(rx)
-    });
+    let rx = console_rx();
     let rx = rx.lock().map_err(|_| "sync channel poisoned".to_string())?;
     let want = format!("calgary-ack {tag}");
     let t0 = Instant::now();
@@ -56,4 +38,43 @@ pub(crate) fn sync_point(cfg: &Config, tag: &str) -> Result<(), String> {
         }
     }
     Err(format!("no '{want}' from the runner within 60 s"))
+}
+
+/// Whether the runner wrote a line ending in `word` on the console since
+/// the last look (without waiting). Only with `calgary.sync=1`.
+pub(crate) fn console_says(cfg: &Config, word: &str) -> bool {
+    if cfg.get("sync") != Some("1") {
+        return false;
+    }
+    let Ok(rx) = console_rx().lock() else {
+        return false;
+    };
+    let mut seen = false;
+    while let Ok(l) = rx.try_recv() {
+        seen |= l.ends_with(word);
+    }
+    seen
+}
+
+/// The console's input lines, read by one thread for the whole run.
+fn console_rx() -> &'static Mutex<mpsc::Receiver<String>> {
+    SYNC_RX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match stdin.lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line.trim().to_string()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Mutex::new(rx)
+    })
 }
