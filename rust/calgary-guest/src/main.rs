@@ -16,6 +16,8 @@
 //! - `kernel`: for a kernel WITH the Calgary driver: checks its messages
 //!   (spec §6) and register state, the devices, and an errant edu DMA that
 //!   the driver's watchdog must catch.
+//! - `smp`: the `kernel` suite, then nvme, two NICs and edu on the four
+//!   PHBs driven at once from four vCPUs (suite_smp.rs; boot.py --suite smp).
 //! - `probe`: print `CALGARY-PROBE ok` (accelerator probe).
 
 mod calgary;
@@ -30,6 +32,7 @@ mod suite_default;
 mod suite_edu;
 mod suite_inject;
 mod suite_kernel;
+mod suite_smp;
 mod suite_wrap;
 mod sync;
 mod sys;
@@ -59,6 +62,7 @@ use suite_default::*;
 use suite_edu::*;
 use suite_inject::*;
 use suite_kernel::*;
+use suite_smp::*;
 use suite_wrap::*;
 use sync::*;
 use util::*;
@@ -90,6 +94,7 @@ fn main() {
         }
         "default" => suite_default(&mut r, &cfg),
         "kernel" => suite_kernel(&mut r, &cfg),
+        "smp" => suite_smp(&mut r, &cfg),
         "capture" => suite_capture(&mut r, &cfg),
         other => r.fail("suite", &format!("unknown suite '{other}'")),
     }
