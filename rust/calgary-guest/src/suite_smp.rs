@@ -172,28 +172,52 @@ fn edu_worker(edu: &Edu, mem: &Mem, io: &[u64], rounds: u32, stop: &AtomicBool) 
     ))
 }
 
-/// Places `EDU_TCES` TCEs for the reserved pages at the top of the
-/// kernel's TCE table of `phb`; returns the IO addresses and the mapping
-/// of the table page (to clear them afterwards).
-fn map_edu(plat: &Platform, phb: &Phb, mem: &Mem) -> Result<(Vec<u64>, Mapping, usize), String> {
+/// The kernel's TCE table through read()/write() of `/dev/mem` (an mmap of
+/// RAM the kernel owns is refused; read/write reach it without STRICT_DEVMEM).
+struct KernelTable {
+    f: fs::File,
+    base: u64,
+}
+
+impl KernelTable {
+    fn get(&self, index: u64) -> Result<u64, String> {
+        let mut b = [0u8; 8];
+        self.f
+            .read_exact_at(&mut b, self.base + 8 * index)
+            .map_err(|e| format!("read TCE {index}: {e}"))?;
+        Ok(u64::from_be_bytes(b))
+    }
+    fn set(&self, index: u64, v: u64) -> Result<(), String> {
+        self.f
+            .write_all_at(&v.to_be_bytes(), self.base + 8 * index)
+            .map_err(|e| format!("write TCE {index}: {e}"))
+    }
+}
+
+/// Places `EDU_TCES` TCEs for the reserved pages near the top of the
+/// kernel's TCE table of `phb`; returns the IO addresses, the table and the
+/// first index (to clear them afterwards).
+fn map_edu(plat: &Platform, phb: &Phb, mem: &Mem) -> Result<(Vec<u64>, KernelTable, u64), String> {
     let chip = plat.chip(phb);
     if chip.config(phb.phb) & TCE_ENABLE == 0 {
         return Err(format!("{} is not translated", Platform::name(phb)));
     }
     let tar = chip.tar(phb.phb);
-    let table = tar & regs::TAR_TABLE_ADDR_MASK;
     let entries = 8192u64 << (tar & regs::TAR_SIZE_MASK);
+    let table = KernelTable {
+        f: fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/mem")
+            .map_err(|e| format!("open /dev/mem: {e}"))?,
+        base: tar & regs::TAR_TABLE_ADDR_MASK,
+    };
     // The last EDU_TCES entries, kept below MEM_1 (0xe0000000 and up is an
     // untranslated window) for the largest tables.
     let first = entries.min(0xE_0000) - EDU_TCES;
-    let page = (table + 8 * first) & !0xfff;
-    let map = Mapping::new("/dev/mem", page, 4096, false)
-        .map_err(|e| format!("table page {page:#x}: {e}"))?;
-    let base_off = (table + 8 * first - page) as usize;
     let mut io = Vec::new();
     for k in 0..EDU_TCES {
-        let off = base_off + 8 * k as usize;
-        let old = u64::from_be(map.rd64(off));
+        let old = table.get(first + k)?;
         if old & (TCE_READ | TCE_WRITE) != 0 {
             return Err(format!(
                 "TCE {} of {} is in use ({old:#x})",
@@ -202,10 +226,10 @@ fn map_edu(plat: &Platform, phb: &Phb, mem: &Mem) -> Result<(Vec<u64>, Mapping, 
             ));
         }
         let phys = mem.page_phys(EDU_PAGE0 + k as usize);
-        map.wr64(off, (phys | TCE_READ | TCE_WRITE).to_be());
+        table.set(first + k, phys | TCE_READ | TCE_WRITE)?;
         io.push((first + k) << 12);
     }
-    Ok((io, map, base_off))
+    Ok((io, table, first))
 }
 
 pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
@@ -270,7 +294,7 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
             .to_string();
         let mem = Mem::open(cfg)?;
         let edu_phb = plat.phb_of(&edu_dev).ok_or("edu PHB vanished")?.clone();
-        let (io, table, off) = map_edu(&plat, &edu_phb, &mem)?;
+        let (io, table, first) = map_edu(&plat, &edu_phb, &mem)?;
         let rounds: u32 = cfg
             .get("smp_rounds")
             .and_then(|s| s.parse().ok())
@@ -323,8 +347,8 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
         });
         let secs = t0.elapsed().as_secs_f64();
         let _ = sync_point(cfg, "smp-end");
-        for k in 0..EDU_TCES as usize {
-            table.wr64(off + 8 * k, 0);
+        for k in 0..EDU_TCES {
+            let _ = table.set(first + k, 0);
         }
         let mut parts = Vec::new();
         let mut errs = Vec::new();
