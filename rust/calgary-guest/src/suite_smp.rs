@@ -212,9 +212,9 @@ fn map_edu(plat: &Platform, phb: &Phb, mem: &Mem) -> Result<(Vec<u64>, KernelTab
             .map_err(|e| format!("open /dev/mem: {e}"))?,
         base: tar & regs::TAR_TABLE_ADDR_MASK,
     };
-    // The last EDU_TCES entries, kept below MEM_1 (0xe0000000 and up is an
-    // untranslated window) for the largest tables.
-    let first = entries.min(0xE_0000) - EDU_TCES;
+    // The last EDU_TCES entries, kept below 2 GiB: the PHB's MEM_1 window
+    // (untranslated) starts at the PCI hole, 0x80000000 at the lowest.
+    let first = entries.min(0x8_0000) - EDU_TCES;
     let mut io = Vec::new();
     for k in 0..EDU_TCES {
         let old = table.get(first + k)?;
