@@ -7,8 +7,7 @@
 
 use crate::*;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Online CPUs from `/sys/devices/system/cpu/online` ("0-3", "0,2-3").
 fn online_cpus() -> Vec<usize> {
@@ -56,11 +55,34 @@ fn current_cpu() -> i32 {
 /// One worker's result: what it did, or what went wrong.
 type Outcome = Result<String, String>;
 
+/// Keeps the four workers busy together: each runs at least its minimum
+/// of rounds and goes on until every worker has done its own (or one
+/// failed).
+struct Pace {
+    reached: AtomicUsize,
+    workers: usize,
+    stop: AtomicBool,
+}
+
+impl Pace {
+    /// Whether to start another round after `done` rounds (minimum `min`).
+    fn more(&self, done: u32, min: u32, counted: &mut bool) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        if done >= min && !*counted {
+            *counted = true;
+            self.reached.fetch_add(1, Ordering::Relaxed);
+        }
+        self.reached.load(Ordering::Relaxed) < self.workers
+    }
+}
+
 /// A named worker of the concurrent phase.
 type Job<'a> = (&'static str, Box<dyn FnOnce() -> Outcome + Send + 'a>);
 
 /// Rounds of nvme O_DIRECT write + read-back, 1 MiB each at its own offset.
-fn nvme_worker(path: &str, rounds: u32, stop: &AtomicBool) -> Outcome {
+fn nvme_worker(path: &str, min: u32, pace: &Pace) -> Outcome {
     let len = 1usize << 20;
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     let mut rbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
@@ -70,11 +92,9 @@ fn nvme_worker(path: &str, rounds: u32, stop: &AtomicBool) -> Outcome {
         .custom_flags(sys::O_DIRECT)
         .open(path)
         .map_err(|e| format!("open {path}: {e}"))?;
-    let mut done = 0;
-    for i in 0..rounds {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
+    let (mut done, mut counted) = (0, false);
+    while pace.more(done, min, &mut counted) {
+        let i = done;
         // Past the kernel suite's 4 MiB at 1 MiB; the disk is 16 MiB.
         let off = (6 + u64::from(i % 8)) << 20;
         let data = pattern(0x5300 + i, len);
@@ -98,7 +118,7 @@ fn nvme_worker(path: &str, rounds: u32, stop: &AtomicBool) -> Outcome {
 }
 
 /// Rounds of a TFTP download through interface `ifn`, md5 checked.
-fn net_worker(ifn: &str, blob: &str, md5: &str, rounds: u32, stop: &AtomicBool) -> Outcome {
+fn net_worker(ifn: &str, blob: &str, md5: &str, min: u32, pace: &Pace) -> Outcome {
     let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
         .map_err(|_| format!("{ifn} has no DHCP lease (net check failed?)"))?;
     let server = lease
@@ -109,11 +129,9 @@ fn net_worker(ifn: &str, blob: &str, md5: &str, rounds: u32, stop: &AtomicBool) 
         .to_string();
     let local = format!("/tmp/smp-{blob}.{ifn}");
     let mut bytes = 0;
-    let mut done = 0;
-    for i in 0..rounds {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
+    let (mut done, mut counted) = (0, false);
+    while pace.more(done, min, &mut counted) {
+        let i = done;
         let (ok, out) = run(
             "tftp",
             &["-g", "-b", "1400", "-r", blob, "-l", &local, &server],
@@ -146,12 +164,10 @@ const EDU_PAGE0: usize = 40;
 
 /// Rounds of edu DMA: a page of RAM to edu's buffer through one TCE, back
 /// to another page through another, compared.
-fn edu_worker(edu: &Edu, mem: &Mem, io: &[u64], rounds: u32, stop: &AtomicBool) -> Outcome {
-    let mut done = 0;
-    for i in 0..rounds {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
+fn edu_worker(edu: &Edu, mem: &Mem, io: &[u64], min: u32, pace: &Pace) -> Outcome {
+    let (mut done, mut counted) = (0, false);
+    while pace.more(done, min, &mut counted) {
+        let i = done;
         let src = (i as usize) % 2;
         let dst = 2 + (i as usize) % 2;
         let pat = pattern(0xED00 + i, 4096);
@@ -299,20 +315,24 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
             .get("smp_rounds")
             .and_then(|s| s.parse().ok())
             .unwrap_or(6);
-        let stop = Arc::new(AtomicBool::new(false));
+        let pace = Pace {
+            reached: AtomicUsize::new(0),
+            workers: 4,
+            stop: AtomicBool::new(false),
+        };
         let _ = sync_point(cfg, "smp-begin");
         let t0 = Instant::now();
         let results: Vec<(String, i32, f64, Outcome)> = std::thread::scope(|s| {
             let mut hs = Vec::new();
             let jobs: Vec<Job<'_>> = vec![
-                ("nvme", Box::new(|| nvme_worker(&path, rounds * 4, &stop))),
+                ("nvme", Box::new(|| nvme_worker(&path, rounds * 4, &pace))),
                 (
                     "e1000",
-                    Box::new(|| net_worker(&if1, &blob, &md5, rounds, &stop)),
+                    Box::new(|| net_worker(&if1, &blob, &md5, rounds, &pace)),
                 ),
                 (
                     "virtio-net",
-                    Box::new(|| net_worker(&if2, &blob, &md5, rounds, &stop)),
+                    Box::new(|| net_worker(&if2, &blob, &md5, rounds, &pace)),
                 ),
                 (
                     "edu",
@@ -320,12 +340,12 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
                     Box::new(|| {
                         let mem = Mem::open(cfg)?;
                         let edu = Edu::open(&edu_dev)?;
-                        edu_worker(&edu, &mem, &io, rounds * 16, &stop)
+                        edu_worker(&edu, &mem, &io, rounds * 8, &pace)
                     }),
                 ),
             ];
             for ((label, job), cpu) in jobs.into_iter().zip(cpus.iter().copied()) {
-                let stop = &stop;
+                let pace = &pace;
                 hs.push(s.spawn(move || {
                     let pinned = pin(cpu);
                     let on = current_cpu();
@@ -333,7 +353,7 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
                     let out = pinned.and_then(|_| job());
                     if out.is_err() {
                         // A failed worker ends the others early.
-                        stop.store(true, Ordering::Relaxed);
+                        pace.stop.store(true, Ordering::Relaxed);
                     }
                     (label.to_string(), on, t.elapsed().as_secs_f64(), out)
                 }));
