@@ -9,7 +9,11 @@
 //!
 //! Environment: `CALGARY_BENCH_SECS` (default 1.0) per row.
 //! With fewer host cores than threads, more threads cannot add throughput:
-//! the table prints the core count next to the results.
+//! the table prints the core count next to the results. On a busy host the
+//! wall-clock rate also depends on how much CPU the bench gets; `ops/cpu-s`
+//! (translations per second of CPU time the threads got, from
+//! `/proc/thread-self/stat`) shows the cost of a translation including lock
+//! contention: it drops when threads fight over one lock.
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,16 +105,38 @@ fn chip() -> Chip {
     Chip(c)
 }
 
+/// CPU time of the calling thread in clock ticks (utime + stime of
+/// `/proc/thread-self/stat`), or 0 where that file does not exist.
+fn thread_cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+/// Clock ticks per second of `/proc` times (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
 /// Runs `threads` translating threads for `secs`; thread t uses
-/// `phb_of(t)`. Returns total translations per second.
-fn run(chip: &Arc<Chip>, threads: usize, phb_of: fn(usize) -> u32, secs: f64) -> f64 {
+/// `phb_of(t)`. Returns translations per second of wall time and per
+/// second of CPU time the threads got (on a busy host the first depends
+/// on how much CPU the bench gets; the second shows what a translation
+/// costs, lock contention included).
+fn run(chip: &Arc<Chip>, threads: usize, phb_of: fn(usize) -> u32, secs: f64) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicU64::new(0));
+    let cpu = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (chip, stop, total) = (chip.clone(), stop.clone(), total.clone());
+            let (chip, stop, total, cpu) = (chip.clone(), stop.clone(), total.clone(), cpu.clone());
             let phb = phb_of(t);
             std::thread::spawn(move || {
+                let ticks0 = thread_cpu_ticks();
                 let mut out = std::mem::MaybeUninit::<sys::CalgaryXlate>::zeroed();
                 let mut n = 0u64;
                 let mut i = 0u64;
@@ -138,6 +164,7 @@ fn run(chip: &Arc<Chip>, threads: usize, phb_of: fn(usize) -> u32, secs: f64) ->
                     n += 256;
                 }
                 total.fetch_add(n, Ordering::Relaxed);
+                cpu.fetch_add(thread_cpu_ticks() - ticks0, Ordering::Relaxed);
             })
         })
         .collect();
@@ -150,7 +177,12 @@ fn run(chip: &Arc<Chip>, threads: usize, phb_of: fn(usize) -> u32, secs: f64) ->
             std::process::exit(1);
         }
     }
-    total.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let n = total.load(Ordering::Relaxed) as f64;
+    let cpu_secs = cpu.load(Ordering::Relaxed) as f64 / TICKS;
+    (
+        n / start.elapsed().as_secs_f64(),
+        if cpu_secs > 0.0 { n / cpu_secs } else { 0.0 },
+    )
 }
 
 fn main() {
@@ -176,17 +208,18 @@ fn main() {
     ] {
         let mut base = 0.0;
         for threads in [1usize, 2, 4] {
-            let ops = run(&chip, threads, phb_of, secs);
+            let (ops, per_cpu) = run(&chip, threads, phb_of, secs);
             if threads == 1 {
                 base = ops;
             }
             println!(
-                "{:<10} {:>7} {:>14.0} {:>14.0} {:>7.2}x",
+                "{:<10} {:>7} {:>14.0} {:>14.0} {:>7.2}x {:>14.0}",
                 name,
                 threads,
                 ops,
                 ops / threads as f64,
-                ops / base
+                ops / base,
+                per_cpu
             );
         }
     }
