@@ -9,9 +9,9 @@
  * Rust owns every CalgaryChip (create/free). All functions are safe to call
  * from several threads at once: each PHB's state has its own lock inside
  * the Rust side, so translation and MMIO on one PHB do not wait for another
- * PHB (whole-chip calls such as save/load and reset take them all). No function aborts on guest-controlled input; a panic inside
- * Rust is caught, fails closed (DMA blocked, accesses read 0) and marks the
- * chip broken.
+ * PHB (whole-chip calls such as save/load and reset take them all). No
+ * function aborts on guest-controlled input; a panic inside Rust is caught,
+ * fails closed (DMA blocked, accesses read 0) and marks the chip broken.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
