@@ -7,10 +7,11 @@
  * these types: change one side without the other and the build fails.
  *
  * Rust owns every CalgaryChip (create/free). All functions are safe to call
- * from several threads at once: each chip is guarded by one lock inside the
- * Rust side. No function aborts on guest-controlled input; a panic inside
- * Rust is caught, fails closed (DMA blocked, accesses read 0) and marks the
- * chip broken.
+ * from several threads at once: each PHB's state has its own lock inside
+ * the Rust side, so translation and MMIO on one PHB do not wait for another
+ * PHB (whole-chip calls such as save/load and reset take them all). No
+ * function aborts on guest-controlled input; a panic inside Rust is caught,
+ * fails closed (DMA blocked, accesses read 0) and marks the chip broken.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -68,9 +69,9 @@ typedef struct CalgaryChipConfig {
 /*
  * Host service: read @count consecutive 8-byte big-endian TCEs at guest
  * physical @addr from guest RAM into @values (decoded to host order).
- * Returns false when the range is not wholly RAM. Called with the chip lock
- * held: it must not take any lock that an MMIO access to a Calgary window
- * takes.
+ * Returns false when the range is not wholly RAM. Called with one PHB's lock
+ * held, concurrently for different PHBs: it must be thread-safe and must
+ * not take any lock that an MMIO access to a Calgary window takes.
  */
 typedef bool (*CalgaryReadTceFn)(void *opaque, uint64_t addr,
                                  uint64_t *values, uint32_t count);
@@ -110,8 +111,8 @@ typedef void (*CalgaryLogFn)(uint32_t cls, const char *msg);
  * call once at start (later calls replace the functions). Records are
  * formatted only when @enabled says their class is shown; a DMA that
  * translates never produces one. May be called from any thread; the
- * functions may be called with a chip lock held, so they must not touch a
- * Calgary chip.
+ * functions may be called with a chip or PHB lock held, so they must not
+ * touch a Calgary chip.
  */
 void calgary_log_init(CalgaryLogEnabledFn enabled, CalgaryLogFn log);
 

@@ -6,6 +6,7 @@ Usage:
           [--cache off|coherent|faithful] [--qemu PATH] [--timeout S] [--log FILE]
           [--suite default|kernel|all|inject] [--no-inject] [--machine auto|calgary|pc]
           [--accel auto|kvm|tcg] [--chips N] [--no-kdump]
+          [--suite smp --kernel PATH]
 
 Default suite: Debian's bookworm kernel (no Calgary driver) with the initramfs
 from guest-images/build-initramfs.sh; the in-guest tool (rust/calgary-guest)
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # hw-tests: the sh
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kernels  # noqa: E402
 import inject_checks  # noqa: E402
+import smp_checks  # noqa: E402
 # The runner's parts; their names are re-exported here (tests and users import boot).
 from guestcommon import (DEFAULT_QEMU, DISK_OFF, DISK_SEED, MATRIX_COLUMNS, STAT_PROPS, Boot,  # noqa: E402,F401
                          BootSpec, Check, assemble, base_append, log, machine_properties, newc, num, qemu_out)
@@ -75,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu", default=os.environ.get("CALGARY_QEMU", str(DEFAULT_QEMU)))
     ap.add_argument("--timeout", type=float, default=None, help="seconds per boot (default 300 TCG, 90 KVM; doubled with kdump)")
     ap.add_argument("--log", default=None, help="append the console of every boot here")
-    ap.add_argument("--suite", choices=["default", "kernel", "all", "inject"], default=None,
+    ap.add_argument("--suite", choices=["default", "kernel", "all", "inject", "smp"], default=None,
                     help="inject: only the fault-injection boots (inject_checks.py); kernel and all run them "
-                         "after the matrix")
+                         "after the matrix; smp: one -smp 4 boot of the first kernel driving all four PHBs "
+                         "at once (smp_checks.py)")
     ap.add_argument("--no-inject", action="store_true", help="kernel/all without the fault-injection boots")
     ap.add_argument("--machine", choices=["auto", "calgary", "pc"], default="auto")
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
@@ -137,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 cells = run_matrix(r, paths, timeout, checks, boots)
         if suite in ("kernel", "all", "inject") and paths and r.calgary and not args.no_inject:
             inject_checks.run(r, paths, timeout, checks, boots)
+        if suite == "smp":
+            smp_checks.run(r, paths, timeout, checks, boots)
     finally:
         r.close()
 

@@ -80,6 +80,8 @@ class BootSpec:
     # counters were read, before the ack) and with tag "end" at the last
     # QMP look; inject_checks.py arms its faults there.
     on_sync: object = None
+    # vCPUs (-smp); smp_checks.py boots with 4
+    smp: int = 1
 
 
 @dataclass

@@ -127,7 +127,7 @@ class Runner:
         tag = re.sub(r"[^\w.-]", "_", name)
         qmp_path = str(self.tmp / f"qmp-{tag}.sock")
         stderr_path = self.tmp / f"stderr-{tag}.txt"
-        cmd = [self.qemu, *FIRMWARE, "-machine", spec.machine, *spec.devices, "-m", spec.mem, "-smp", "1",
+        cmd = [self.qemu, *FIRMWARE, "-machine", spec.machine, *spec.devices, "-m", spec.mem, "-smp", str(spec.smp),
                "-accel", accel, "-display", "none", "-serial", "stdio", "-monitor", "none",
                "-no-reboot", "-no-shutdown", "-qmp", f"unix:{qmp_path},server=on,wait=off",
                "-kernel", spec.kernel, "-initrd", spec.initrd, "-append", spec.append]

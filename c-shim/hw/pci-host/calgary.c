@@ -45,7 +45,7 @@ static void calgary_report_event(CalgaryChipState *s, const CalgaryEvent *ev)
 /*
  * The model's diagnostics (calgary_log_init): guest errors and unemulated
  * functions go where QEMU's -d sends them, the rest to a trace event.
- * Called from any thread, possibly with a chip lock held.
+ * Called from any thread, possibly with a chip or PHB lock held.
  */
 static bool calgary_log_enabled(uint32_t cls)
 {
@@ -112,7 +112,10 @@ static const MemoryRegionOps calgary_mmio_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
-/* Guest RAM only: a TCE table pointed at MMIO is a failed fetch. */
+/*
+ * Guest RAM only: a TCE table pointed at MMIO is a failed fetch. Runs with
+ * one PHB's lock held, concurrently for different PHBs (RCU only).
+ */
 static bool calgary_read_tce(void *opaque, uint64_t addr, uint64_t *values,
                              uint32_t count)
 {

@@ -78,6 +78,30 @@ impl Chip {
         })
     }
 
+    /// The chip-level values operations on one PHB need ([`ChipView`]).
+    pub fn view(&self) -> ChipView<'_> {
+        ChipView::new(&self.cfg, self.line_fill, self.name.as_deref())
+    }
+
+    /// PHB `phb`'s state.
+    pub fn phb(&self, phb: usize) -> Option<&Phb> {
+        self.phbs.get(phb)
+    }
+
+    /// Exchanges PHB `phb`'s state with `other` (false, nothing exchanged,
+    /// when `phb` is out of range). A host that keeps each PHB under its
+    /// own lock moves the PHBs in for an operation on the whole chip
+    /// (snapshot, reset, injection, statistics) and back out after it.
+    pub fn swap_phb(&mut self, phb: usize, other: &mut Phb) -> bool {
+        match self.phbs.get_mut(phb) {
+            Some(p) => {
+                core::mem::swap(p, other);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The configuration the chip was built with.
     pub fn config(&self) -> &ChipConfig {
         &self.cfg
@@ -129,23 +153,7 @@ impl Chip {
         size: u32,
         write: bool,
     ) -> Result<(&'static RegInfo, usize, Part), MmioEvent> {
-        let Some(d) = decode(self.cfg.variant, offset) else {
-            return Err(Self::guest_error(
-                offset,
-                size,
-                write,
-                GuestErrorKind::UnknownOffset,
-            ));
-        };
-        match part_of(d.reg.width, d.byte, size) {
-            Some(part) => Ok((d.reg, d.phb, part)),
-            None => Err(Self::guest_error(
-                offset,
-                size,
-                write,
-                GuestErrorKind::BadWidth,
-            )),
-        }
+        locate(self.cfg.variant, offset, size, write).map(|t| (t.reg, t.phb, t.part))
     }
 
     fn phb_slot(&self, reg: &RegInfo, phb: usize) -> usize {
@@ -169,40 +177,15 @@ impl Chip {
     /// Side effect: a read of PMCR in SoftStop moves the PHB to HardStop
     /// (and the value returned already shows HardStop).
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
-        let (reg, phb, part) = match self.locate(offset, size, false) {
-            Ok(x) => x,
-            Err(ev) => {
-                diag::mmio_guest_error(self.name(), self.cfg.variant, &ev);
-                return (0, Some(ev));
-            }
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
+        let t = match view.mmio_locate(offset, size, false) {
+            Ok(t) => t,
+            Err(ev) => return (0, Some(ev)),
         };
-        let mut event = None;
-        if reg.behaviour == Behaviour::Pmcr {
-            if let Some(p) = self.phbs.get_mut(phb) {
-                if p.stop_state() == StopState::SoftStop {
-                    let v = p.reg(RegId::Pmcr) | u64::from(PmrBits::HARDSTOP.bits());
-                    p.set_reg(RegId::Pmcr, v);
-                    event = Some(MmioEvent::StopState {
-                        phb: phb as u8,
-                        state: StopState::HardStop,
-                    });
-                }
-            }
+        match self.phbs.get_mut(t.phb) {
+            Some(p) => p.mmio_read(view, &t),
+            None => (0, None),
         }
-        let mut full = self.peek_reg(reg, phb);
-        if let Some(p) = self.phbs.get_mut(phb) {
-            let (v, fired) = crate::inject::on_read(p, reg.id, full);
-            full = v;
-            if fired {
-                crate::inject::read_fired(self.name(), phb, reg.id, v);
-            }
-        }
-        let v = match part {
-            Part::Full => full,
-            Part::High => full >> 32,
-            Part::Low => full & 0xFFFF_FFFF,
-        };
-        (v, event)
     }
 
     /// Side-effect-free read for debuggers and the monitor: `None` where a
@@ -232,11 +215,12 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
-        let ev = self.mmio_write_inner(offset, size, value);
-        if let Some(e) = &ev {
-            diag::mmio_guest_error(self.name(), self.cfg.variant, e);
-        }
-        ev
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
+        let t = match view.mmio_locate(offset, size, true) {
+            Ok(t) => t,
+            Err(ev) => return Some(ev),
+        };
+        self.phbs.get_mut(t.phb)?.mmio_write(view, &t, value)
     }
 
     /// Names the chip in its diagnostics (`log` records), e.g. `calgary0`;
@@ -250,101 +234,6 @@ impl Chip {
         ChipName {
             name: self.name.as_deref(),
             bbar: self.cfg.bbar,
-        }
-    }
-
-    fn mmio_write_inner(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
-        let (reg, phb, part) = match self.locate(offset, size, true) {
-            Ok(x) => x,
-            Err(ev) => return Some(ev),
-        };
-        let old = self.peek_reg(reg, phb);
-        let new = match part {
-            Part::Full => {
-                if reg.width == Width::W32 {
-                    value & 0xFFFF_FFFF
-                } else {
-                    value
-                }
-            }
-            Part::High => (old & 0xFFFF_FFFF) | ((value & 0xFFFF_FFFF) << 32),
-            Part::Low => (old & !0xFFFF_FFFF) | (value & 0xFFFF_FFFF),
-        };
-        let slot = self.phb_slot(reg, phb);
-        if matches!(reg.behaviour, Behaviour::Stored | Behaviour::PhbConfig) {
-            diag::stored_only(self.name(), reg.id, phb, old, new);
-        }
-        let p = self.phbs.get_mut(slot)?;
-        let phb8 = phb as u8;
-        match reg.behaviour {
-            Behaviour::Stored => {
-                p.set_reg(reg.id, new);
-                p.recompute();
-                None
-            }
-            Behaviour::ReadOnly => Some(Self::guest_error(
-                offset,
-                size,
-                true,
-                GuestErrorKind::ReadOnly,
-            )),
-            Behaviour::TarFlush => {
-                p.set_reg(reg.id, new);
-                p.recompute();
-                p.cache.flush();
-                p.stats.flushes = p.stats.flushes.wrapping_add(1);
-                Some(MmioEvent::CacheFlushed { phb: phb8 })
-            }
-            Behaviour::Csr => {
-                if new != 0 {
-                    return Some(Self::guest_error(
-                        offset,
-                        size,
-                        true,
-                        GuestErrorKind::ValueIgnored,
-                    ));
-                }
-                let was = p.latched.is_some() || p.reg(RegId::Csr) != 0;
-                p.set_reg(RegId::Csr, 0);
-                p.set_reg(RegId::Plssr, 0);
-                p.latched = None;
-                p.inject.state.error_latched = false;
-                was.then_some(MmioEvent::ErrorCleared { phb: phb8 })
-            }
-            Behaviour::PhbConfig => {
-                p.set_reg(reg.id, new);
-                p.recompute();
-                let o = PhbConfigBits::from_bits_retain(old as u32);
-                let n = PhbConfigBits::from_bits_retain(new as u32);
-                let slots_off = |b: PhbConfigBits| b.intersects(PhbConfigBits::SLOT_DISABLE);
-                if (o ^ n).contains(PhbConfigBits::TCE_ENABLE) {
-                    Some(MmioEvent::TranslationEnabled {
-                        phb: phb8,
-                        on: n.contains(PhbConfigBits::TCE_ENABLE),
-                    })
-                } else if slots_off(o) != slots_off(n) {
-                    Some(MmioEvent::SlotDisabled {
-                        phb: phb8,
-                        on: slots_off(n),
-                    })
-                } else {
-                    None
-                }
-            }
-            Behaviour::Pmcr => {
-                let before = p.stop_state();
-                let hardstop = u64::from(PmrBits::HARDSTOP.bits());
-                let soft = new & u64::from(PmrBits::SOFTSTOP.bits()) != 0;
-                // HardStop is status: kept while SoftStop stays requested,
-                // dropped when SoftStop is cleared; never set by a write.
-                let hard = if soft { old & hardstop } else { 0 };
-                p.set_reg(reg.id, (new & !hardstop) | hard);
-                let after = p.stop_state();
-                (before != after).then_some(MmioEvent::StopState {
-                    phb: phb8,
-                    state: after,
-                })
-            }
         }
     }
 
@@ -377,12 +266,7 @@ impl Chip {
         req: Requester,
         mem: &dyn GuestMemory,
     ) -> Result<Translation, Fault> {
-        let variant = self.cfg.variant;
-        let policy = self.cfg.cache.policy;
-        let name = ChipName {
-            name: self.name.as_deref(),
-            bbar: self.cfg.bbar,
-        };
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
@@ -393,140 +277,7 @@ impl Chip {
                 newly_latched: false,
             });
         };
-        let device = access == Access::Device;
-        if !device {
-            p.stats.probes = p.stats.probes.wrapping_add(1);
-        }
-        let d = p.derived;
-
-        // Step 1: slot disable.
-        if d.slot_disabled {
-            return Err(block(
-                name,
-                p,
-                phb,
-                io_addr,
-                dir,
-                req,
-                FaultReason::SlotDisabled,
-                device,
-            ));
-        }
-        // Step 2: translation off.
-        if !d.tce_enable {
-            if device {
-                p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
-            }
-            return Ok(Translation {
-                phys: io_addr,
-                addr_mask: TCE_PAGE_MASK,
-                read: true,
-                write: true,
-                kind: XlateKind::Bypass,
-            });
-        }
-        // Step 3: untranslated windows.
-        if let Some(mask) = window_mask(variant, &d, io_addr) {
-            if device {
-                p.stats.window = p.stats.window.wrapping_add(1);
-            }
-            return Ok(Translation {
-                phys: io_addr,
-                addr_mask: mask,
-                read: true,
-                write: true,
-                kind: XlateKind::Window,
-            });
-        }
-        // Step 4: range check.
-        let index = io_addr >> 12;
-        if index >= d.entries {
-            return Err(block(
-                name,
-                p,
-                phb,
-                io_addr,
-                dir,
-                req,
-                FaultReason::OutOfRange,
-                device,
-            ));
-        }
-        // entries <= 1 M, so the index fits.
-        let idx32 = index as u32;
-        // Step 5: TCE fetch through the cache.
-        let tce_addr = index
-            .checked_mul(8)
-            .and_then(|o| d.table_base.checked_add(o));
-        let line = if self.line_fill && policy == CachePolicy::Faithful {
-            // The aligned line, if it lies wholly inside the table.
-            let first = index & !(TCE_LINE as u64 - 1);
-            (first + TCE_LINE as u64 <= d.entries)
-                .then(|| {
-                    first
-                        .checked_mul(8)
-                        .and_then(|o| d.table_base.checked_add(o))
-                })
-                .flatten()
-                .map(|a| (first as u32, a))
-        } else {
-            None
-        };
-        // Injected TCE fetch failure: QEMU's retries of the blocked access
-        // fail with it (inject.rs).
-        if device && p.inject.is_sticky(io_addr, dir, req) {
-            return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
-        }
-        let failed_before = p.inject.stats.tce_fetch_failures;
-        let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
-            Some(t) => t,
-            None => {
-                if p.inject.stats.tce_fetch_failures != failed_before {
-                    p.inject.sticky = Some((io_addr, dir, req));
-                    crate::inject::fetch_failed(name, phb, io_addr, req);
-                }
-                return Err(block(
-                    name,
-                    p,
-                    phb,
-                    io_addr,
-                    dir,
-                    req,
-                    FaultReason::TceReadFailed,
-                    device,
-                ));
-            }
-        };
-        let tce = TceBits::from_bits_retain(tce);
-        let read = tce.contains(TceBits::READ);
-        let write = tce.contains(TceBits::WRITE);
-        let reason = if !read && !write {
-            Some(FaultReason::NotValid)
-        } else if !device {
-            None
-        } else {
-            match dir {
-                Direction::Read if !read => Some(FaultReason::WriteOnly),
-                Direction::Write if !write => Some(FaultReason::ReadOnly),
-                _ => None,
-            }
-        };
-        if let Some(reason) = reason {
-            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
-        }
-        // Step 6: page frame.
-        if device {
-            p.stats.translations = p.stats.translations.wrapping_add(1);
-            p.last_block = None;
-            p.inject.translated(req);
-        }
-        Ok(Translation {
-            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
-            addr_mask: TCE_PAGE_MASK,
-            read,
-            write,
-            kind: XlateKind::Translated,
-        })
+        p.translate(view, phb, io_addr, dir, access, req, mem)
     }
 
     // -----------------------------------------------------------------
@@ -610,5 +361,401 @@ impl Chip {
     /// Number of TCE entries of a PHB's table (from TAR's size code).
     pub fn table_entries(&self, phb: usize) -> u64 {
         self.phbs.get(phb).map(|p| p.derived.entries).unwrap_or(0)
+    }
+}
+
+/// The chip-level values an operation on one PHB reads: the variant, the
+/// cache policy, line fill and the chip's name in diagnostics, all fixed
+/// when the chip is made. With it, a host can keep each [`Phb`] under its
+/// own lock and translate or access registers of one PHB without touching
+/// the others ([`Phb::translate`], [`Phb::mmio_read`], [`Phb::mmio_write`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ChipView<'a> {
+    variant: Variant,
+    policy: CachePolicy,
+    bbar: u32,
+    line_fill: bool,
+    name: Option<&'a str>,
+}
+
+impl<'a> ChipView<'a> {
+    /// The view of a chip made with `cfg`, line fill `line_fill`
+    /// ([`Chip::line_fill`]) and diagnostics name `name`.
+    pub fn new(cfg: &ChipConfig, line_fill: bool, name: Option<&'a str>) -> Self {
+        ChipView {
+            variant: cfg.variant,
+            policy: cfg.cache.policy,
+            bbar: cfg.bbar,
+            line_fill,
+            name,
+        }
+    }
+
+    fn name(&self) -> ChipName<'a> {
+        ChipName {
+            name: self.name,
+            bbar: self.bbar,
+        }
+    }
+
+    /// Decodes an MMIO access at `offset` of the chip window: the register
+    /// and the one PHB whose state it reads or writes (PHB 0's for the
+    /// chip-wide registers), or the guest error to report (logged here).
+    pub fn mmio_locate(
+        &self,
+        offset: u64,
+        size: u32,
+        write: bool,
+    ) -> Result<MmioTarget, MmioEvent> {
+        let r = locate(self.variant, offset, size, write);
+        if let Err(ev) = &r {
+            diag::mmio_guest_error(self.name(), self.variant, ev);
+        }
+        r
+    }
+}
+
+/// A decoded MMIO access ([`ChipView::mmio_locate`]).
+#[derive(Clone, Copy, Debug)]
+pub struct MmioTarget {
+    reg: &'static RegInfo,
+    phb: usize,
+    part: Part,
+    offset: u64,
+    size: u32,
+}
+
+impl MmioTarget {
+    /// The PHB whose state the access uses; chip-wide registers live with
+    /// PHB 0.
+    pub fn phb(&self) -> usize {
+        self.phb
+    }
+}
+
+/// Locates the register for an access, or the guest error to report.
+fn locate(variant: Variant, offset: u64, size: u32, write: bool) -> Result<MmioTarget, MmioEvent> {
+    let guest_error = |kind| MmioEvent::GuestError {
+        offset,
+        size,
+        write,
+        kind,
+    };
+    let Some(d) = decode(variant, offset) else {
+        return Err(guest_error(GuestErrorKind::UnknownOffset));
+    };
+    // Chip-wide registers decode to PHB 0, whose register file holds them.
+    let phb = match d.reg.placement {
+        regs::Placement::Chip => 0,
+        regs::Placement::PerPhb { .. } => d.phb,
+    };
+    match part_of(d.reg.width, d.byte, size) {
+        Some(part) => Ok(MmioTarget {
+            reg: d.reg,
+            phb,
+            part,
+            offset,
+            size,
+        }),
+        None => Err(guest_error(GuestErrorKind::BadWidth)),
+    }
+}
+
+impl Phb {
+    /// [`Chip::mmio_read`] of an access located by
+    /// [`ChipView::mmio_locate`], on PHB `t.phb()` (this one).
+    pub fn mmio_read(&mut self, chip: ChipView<'_>, t: &MmioTarget) -> (u64, Option<MmioEvent>) {
+        let MmioTarget { reg, phb, part, .. } = *t;
+        let mut event = None;
+        if reg.behaviour == Behaviour::Pmcr && self.stop_state() == StopState::SoftStop {
+            let v = self.reg(RegId::Pmcr) | u64::from(PmrBits::HARDSTOP.bits());
+            self.set_reg(RegId::Pmcr, v);
+            event = Some(MmioEvent::StopState {
+                phb: phb as u8,
+                state: StopState::HardStop,
+            });
+        }
+        let full = self.reg(reg.id);
+        let (full, fired) = crate::inject::on_read(self, reg.id, full);
+        if fired {
+            crate::inject::read_fired(chip.name(), phb, reg.id, full);
+        }
+        let v = match part {
+            Part::Full => full,
+            Part::High => full >> 32,
+            Part::Low => full & 0xFFFF_FFFF,
+        };
+        (v, event)
+    }
+
+    /// [`Chip::mmio_write`] of an access located by
+    /// [`ChipView::mmio_locate`], on PHB `t.phb()` (this one).
+    pub fn mmio_write(
+        &mut self,
+        chip: ChipView<'_>,
+        t: &MmioTarget,
+        value: u64,
+    ) -> Option<MmioEvent> {
+        let ev = self.mmio_write_inner(chip, t, value);
+        if let Some(e) = &ev {
+            diag::mmio_guest_error(chip.name(), chip.variant, e);
+        }
+        ev
+    }
+
+    fn mmio_write_inner(
+        &mut self,
+        chip: ChipView<'_>,
+        t: &MmioTarget,
+        value: u64,
+    ) -> Option<MmioEvent> {
+        let MmioTarget {
+            reg,
+            phb,
+            part,
+            offset,
+            size,
+        } = *t;
+        let old = self.reg(reg.id);
+        let new = match part {
+            Part::Full => {
+                if reg.width == Width::W32 {
+                    value & 0xFFFF_FFFF
+                } else {
+                    value
+                }
+            }
+            Part::High => (old & 0xFFFF_FFFF) | ((value & 0xFFFF_FFFF) << 32),
+            Part::Low => (old & !0xFFFF_FFFF) | (value & 0xFFFF_FFFF),
+        };
+        if matches!(reg.behaviour, Behaviour::Stored | Behaviour::PhbConfig) {
+            diag::stored_only(chip.name(), reg.id, phb, old, new);
+        }
+        let p = self;
+        let phb8 = phb as u8;
+        match reg.behaviour {
+            Behaviour::Stored => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                None
+            }
+            Behaviour::ReadOnly => Some(Chip::guest_error(
+                offset,
+                size,
+                true,
+                GuestErrorKind::ReadOnly,
+            )),
+            Behaviour::TarFlush => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                p.cache.flush();
+                p.stats.flushes = p.stats.flushes.wrapping_add(1);
+                Some(MmioEvent::CacheFlushed { phb: phb8 })
+            }
+            Behaviour::Csr => {
+                if new != 0 {
+                    return Some(Chip::guest_error(
+                        offset,
+                        size,
+                        true,
+                        GuestErrorKind::ValueIgnored,
+                    ));
+                }
+                let was = p.latched.is_some() || p.reg(RegId::Csr) != 0;
+                p.set_reg(RegId::Csr, 0);
+                p.set_reg(RegId::Plssr, 0);
+                p.latched = None;
+                p.inject.state.error_latched = false;
+                was.then_some(MmioEvent::ErrorCleared { phb: phb8 })
+            }
+            Behaviour::PhbConfig => {
+                p.set_reg(reg.id, new);
+                p.recompute();
+                let o = PhbConfigBits::from_bits_retain(old as u32);
+                let n = PhbConfigBits::from_bits_retain(new as u32);
+                let slots_off = |b: PhbConfigBits| b.intersects(PhbConfigBits::SLOT_DISABLE);
+                if (o ^ n).contains(PhbConfigBits::TCE_ENABLE) {
+                    Some(MmioEvent::TranslationEnabled {
+                        phb: phb8,
+                        on: n.contains(PhbConfigBits::TCE_ENABLE),
+                    })
+                } else if slots_off(o) != slots_off(n) {
+                    Some(MmioEvent::SlotDisabled {
+                        phb: phb8,
+                        on: slots_off(n),
+                    })
+                } else {
+                    None
+                }
+            }
+            Behaviour::Pmcr => {
+                let before = p.stop_state();
+                let hardstop = u64::from(PmrBits::HARDSTOP.bits());
+                let soft = new & u64::from(PmrBits::SOFTSTOP.bits()) != 0;
+                // HardStop is status: kept while SoftStop stays requested,
+                // dropped when SoftStop is cleared; never set by a write.
+                let hard = if soft { old & hardstop } else { 0 };
+                p.set_reg(reg.id, (new & !hardstop) | hard);
+                let after = p.stop_state();
+                (before != after).then_some(MmioEvent::StopState {
+                    phb: phb8,
+                    state: after,
+                })
+            }
+        }
+    }
+
+    /// [`Chip::translate`] on this PHB (number `phb` of its chip), for a
+    /// host that keeps each PHB under its own lock.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn translate(
+        &mut self,
+        chip: ChipView<'_>,
+        phb: usize,
+        io_addr: u64,
+        dir: Direction,
+        access: Access,
+        req: Requester,
+        mem: &dyn GuestMemory,
+    ) -> Result<Translation, Fault> {
+        let variant = chip.variant;
+        let policy = chip.policy;
+        let name = chip.name();
+        let p = self;
+        let device = access == Access::Device;
+        if !device {
+            p.stats.probes = p.stats.probes.wrapping_add(1);
+        }
+        let d = p.derived;
+
+        // Step 1: slot disable.
+        if d.slot_disabled {
+            return Err(block(
+                name,
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::SlotDisabled,
+                device,
+            ));
+        }
+        // Step 2: translation off.
+        if !d.tce_enable {
+            if device {
+                p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
+            }
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: TCE_PAGE_MASK,
+                read: true,
+                write: true,
+                kind: XlateKind::Bypass,
+            });
+        }
+        // Step 3: untranslated windows.
+        if let Some(mask) = window_mask(variant, &d, io_addr) {
+            if device {
+                p.stats.window = p.stats.window.wrapping_add(1);
+            }
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: mask,
+                read: true,
+                write: true,
+                kind: XlateKind::Window,
+            });
+        }
+        // Step 4: range check.
+        let index = io_addr >> 12;
+        if index >= d.entries {
+            return Err(block(
+                name,
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::OutOfRange,
+                device,
+            ));
+        }
+        // entries <= 1 M, so the index fits.
+        let idx32 = index as u32;
+        // Step 5: TCE fetch through the cache.
+        let tce_addr = index
+            .checked_mul(8)
+            .and_then(|o| d.table_base.checked_add(o));
+        let line = if chip.line_fill && policy == CachePolicy::Faithful {
+            // The aligned line, if it lies wholly inside the table.
+            let first = index & !(TCE_LINE as u64 - 1);
+            (first + TCE_LINE as u64 <= d.entries)
+                .then(|| {
+                    first
+                        .checked_mul(8)
+                        .and_then(|o| d.table_base.checked_add(o))
+                })
+                .flatten()
+                .map(|a| (first as u32, a))
+        } else {
+            None
+        };
+        // Injected TCE fetch failure: QEMU's retries of the blocked access
+        // fail with it (inject.rs).
+        if device && p.inject.is_sticky(io_addr, dir, req) {
+            return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
+        }
+        let failed_before = p.inject.stats.tce_fetch_failures;
+        let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
+            Some(t) => t,
+            None => {
+                if p.inject.stats.tce_fetch_failures != failed_before {
+                    p.inject.sticky = Some((io_addr, dir, req));
+                    crate::inject::fetch_failed(name, phb, io_addr, req);
+                }
+                return Err(block(
+                    name,
+                    p,
+                    phb,
+                    io_addr,
+                    dir,
+                    req,
+                    FaultReason::TceReadFailed,
+                    device,
+                ));
+            }
+        };
+        let tce = TceBits::from_bits_retain(tce);
+        let read = tce.contains(TceBits::READ);
+        let write = tce.contains(TceBits::WRITE);
+        let reason = if !read && !write {
+            Some(FaultReason::NotValid)
+        } else if !device {
+            None
+        } else {
+            match dir {
+                Direction::Read if !read => Some(FaultReason::WriteOnly),
+                Direction::Write if !write => Some(FaultReason::ReadOnly),
+                _ => None,
+            }
+        };
+        if let Some(reason) = reason {
+            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
+        }
+        // Step 6: page frame.
+        if device {
+            p.stats.translations = p.stats.translations.wrapping_add(1);
+            p.last_block = None;
+            p.inject.translated(req);
+        }
+        Ok(Translation {
+            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
+            addr_mask: TCE_PAGE_MASK,
+            read,
+            write,
+            kind: XlateKind::Translated,
+        })
     }
 }

@@ -55,7 +55,7 @@ mod tce;
 mod variant;
 
 pub use cache::{CacheConfig, CachePolicy, MAX_CACHE_ENTRIES, MAX_CACHE_WAYS};
-pub use chip::Chip;
+pub use chip::{Chip, ChipView, MmioTarget};
 pub use config::{ChipConfig, ConfigError};
 pub use csr::{
     csr_decode, csr_encode, CsrBits, CsrInfo, CSR_ADDR_HIGH, CSR_DIR_WRITE, CSR_ERROR,
@@ -66,7 +66,7 @@ pub use dma::{
 };
 pub use migrate::{CacheLineImage, ChipImage, FaultImage, PhbImage, STAT_COUNT};
 pub use mmio::{GuestErrorKind, MmioEvent};
-pub use phb::{PhbConfig, PhbStats, StopState};
+pub use phb::{Phb, PhbConfig, PhbStats, StopState};
 pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
 pub use variant::{Variant, LEGACY_WINDOW_END};
 

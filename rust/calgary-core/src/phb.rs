@@ -202,20 +202,26 @@ pub(crate) struct Derived {
     pub mem2: Option<(u64, u64)>,
 }
 
+/// One PHB's state: its registers, latched error, TCE cache, statistics
+/// and armed injections. A [`Chip`](crate::Chip) holds four; a host that
+/// wants translation on one PHB not to wait for another keeps each under
+/// its own lock and runs the per-PHB operations on it
+/// ([`Phb::translate`], [`Phb::mmio_read`], [`Phb::mmio_write`] with a
+/// [`ChipView`](crate::ChipView)).
 #[derive(Clone, Debug)]
-pub(crate) struct Phb {
-    pub regs: [u64; REG_COUNT],
-    pub latched: Option<Fault>,
-    pub last_fault: Option<Fault>,
-    pub cache: TceCache,
-    pub stats: PhbStats,
-    pub derived: Derived,
+pub struct Phb {
+    pub(crate) regs: [u64; REG_COUNT],
+    pub(crate) latched: Option<Fault>,
+    pub(crate) last_fault: Option<Fault>,
+    pub(crate) cache: TceCache,
+    pub(crate) stats: PhbStats,
+    pub(crate) derived: Derived,
     /// The last blocked device access (IO page, direction, requester).
     /// QEMU retries a blocked DMA in small pieces, one translate call each;
     /// repeats of the same page by the same requester count once.
-    pub last_block: Option<(u64, Direction, Requester)>,
+    pub(crate) last_block: Option<(u64, Direction, Requester)>,
     /// Armed fault injections and their counters (`inject.rs`).
-    pub inject: crate::inject::PhbInject,
+    pub(crate) inject: crate::inject::PhbInject,
 }
 
 impl Phb {
@@ -239,18 +245,18 @@ impl Phb {
     }
 
     #[inline]
-    pub fn reg(&self, id: RegId) -> u64 {
+    pub(crate) fn reg(&self, id: RegId) -> u64 {
         self.regs.get(id.index()).copied().unwrap_or(0)
     }
 
     #[inline]
-    pub fn set_reg(&mut self, id: RegId, v: u64) {
+    pub(crate) fn set_reg(&mut self, id: RegId, v: u64) {
         if let Some(r) = self.regs.get_mut(id.index()) {
             *r = v;
         }
     }
 
-    pub fn recompute(&mut self) {
+    pub(crate) fn recompute(&mut self) {
         let cfg = PhbConfigBits::from_bits_retain(self.reg(RegId::PhbConfigRw) as u32);
         let tar = self.reg(RegId::Tar);
         let mem1_start = (self.reg(RegId::Mem1High) << 32) | self.reg(RegId::Mem1Low);
@@ -269,7 +275,7 @@ impl Phb {
         };
     }
 
-    pub fn stop_state(&self) -> StopState {
+    pub(crate) fn stop_state(&self) -> StopState {
         let v = PmrBits::from_bits_retain(self.reg(RegId::Pmcr) as u32);
         if v.contains(PmrBits::HARDSTOP) {
             StopState::HardStop

@@ -5,10 +5,39 @@
 //! checked against bindgen's declaration at compile time (see `check_abi!`),
 //! so a header change that the Rust side does not follow fails the build.
 //!
-//! Each chip is one `Mutex<Chip>`: the core knows nothing of threads.  Every
-//! entry point catches panics and fails closed: a DMA is blocked, a register
-//! reads 0, and the chip is marked broken (all later DMA blocked).  Nothing
-//! is allocated or formatted on the translation path.
+//! Every entry point catches panics and fails closed: a DMA is blocked, a
+//! register reads 0, and the chip is marked broken (all later DMA blocked).
+//! Nothing is allocated or formatted on the translation path.
+//!
+//! # Locking
+//!
+//! The core knows nothing of threads; this layer owns the locks. A chip is
+//! split into its four PHBs and a chip-level part ([`ChipBox`]):
+//!
+//! * each PHB's state (`calgary_core::Phb`: registers, latched error, TCE
+//!   cache, statistics, injections) sits under its own mutex;
+//! * the chip-level values a PHB operation reads (variant, cache policy,
+//!   line fill, name) are fixed at creation and read without a lock
+//!   (`ChipView`); the name is set once;
+//! * the broken flag is one atomic for the whole chip;
+//! * a `Mutex<Chip>` is where whole-chip operations run: snapshot save and
+//!   load, migration export/import, reset, injection, statistics and the
+//!   monitor summary. Its PHB slots hold spare copies; the operation moves
+//!   the PHBs it needs in (`Chip::swap_phb`) and back out afterwards.
+//!
+//! `calgary_translate` and `calgary_mmio_read`/`_write` lock exactly one
+//! PHB (an MMIO access decodes to one PHB; the chip-wide registers live in
+//! PHB 0's register file), so translation on PHB B never waits for MMIO or
+//! translation on PHB A. Lock order, the only one used: the chip-level
+//! mutex first, then PHB mutexes in ascending PHB number; a thread holding
+//! a PHB mutex takes no other lock of this crate. No panic happens while a
+//! guard is live outside `catch_unwind`, so the mutexes are never poisoned
+//! in practice (reset clears a poison anyway).
+//!
+//! Memory ordering: a flush is a TAR write under the PHB's mutex. A
+//! translation that locks the mutex after the writer released it sees the
+//! flushed cache and the new TAR; the guest's TCE stores were made before
+//! its TAR write, so the fetch that follows sees them.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,12 +45,13 @@ use std::ffi::{c_char, c_void};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use calgary_core::regs::{PhbConfigBits, RegId};
 use calgary_core::{
-    layout, rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, Direction, FaultReason,
-    GuestMemory, MmioEvent, PhbConfig, Requester, StopState, Variant, XlateKind, PHBS_PER_CHIP,
+    layout, rio, Access, CacheConfig, CachePolicy, Chip, ChipConfig, ChipView, Direction,
+    FaultReason, GuestMemory, MmioEvent, Phb, PhbConfig, Requester, StopState, Variant, XlateKind,
+    PHBS_PER_CHIP,
 };
 
 /// bindgen's view of `c-shim/calgary-ffi.h`.
@@ -87,9 +117,25 @@ impl GuestMemory for HostMem {
     }
 }
 
-/// What `CalgaryChip *` points at.
+/// One PHB's state under its own lock, on its own cache lines (threads
+/// translating on different PHBs do not share a line).
+#[repr(align(128))]
+struct PhbSlot(Mutex<Phb>);
+
+/// Every PHB of a chip.
+const ALL_PHBS: u8 = (1 << PHBS_PER_CHIP) - 1;
+
+/// What `CalgaryChip *` points at. See the crate documentation, "Locking".
 pub struct ChipBox {
+    /// The chip-level part; whole-chip operations run here (lock first).
     chip: Mutex<Chip>,
+    /// Each PHB's state (lock after `chip`, in ascending order).
+    phbs: [PhbSlot; PHBS_PER_CHIP],
+    /// Fixed at creation: read without a lock.
+    cfg: ChipConfig,
+    line_fill: bool,
+    /// Set once by `calgary_chip_set_name`.
+    name: OnceLock<Box<str>>,
     mem: HostMem,
     broken: AtomicBool,
 }
@@ -97,28 +143,120 @@ pub struct ChipBox {
 // SAFETY: `opaque` is the shim's device state, which outlives the chip and
 // is only passed back to the shim's thread-safe `read_tce` callback.
 unsafe impl Send for ChipBox {}
-// SAFETY: as above; all mutable state is behind the Mutex or atomic.
+// SAFETY: as above; all mutable state is behind a Mutex or atomic.
 unsafe impl Sync for ChipBox {}
 
 impl ChipBox {
-    fn with<R>(&self, fail: R, f: impl FnOnce(&mut Chip, &HostMem) -> R) -> R {
+    fn new(chip: Chip, mem: HostMem) -> Option<ChipBox> {
+        let slot = |i: usize| chip.phb(i).map(|p| PhbSlot(Mutex::new(p.clone())));
+        let phbs = [slot(0)?, slot(1)?, slot(2)?, slot(3)?];
+        Some(ChipBox {
+            cfg: *chip.config(),
+            line_fill: chip.line_fill(),
+            chip: Mutex::new(chip),
+            phbs,
+            name: OnceLock::new(),
+            mem,
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    /// The chip-level values of a PHB operation (no lock).
+    #[inline]
+    fn view(&self) -> ChipView<'_> {
+        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n))
+    }
+
+    /// Marks the chip broken (logged once) and returns `fail`.
+    #[cold]
+    fn fence<R>(&self, fail: R) -> R {
+        if !self.broken.swap(true, Ordering::Relaxed) {
+            log::error!(
+                "calgary: the chip model failed; its DMA is blocked and its \
+                 registers read 0 until the next reset"
+            );
+        }
+        fail
+    }
+
+    /// Runs `f` on PHB `phb` alone, under that PHB's lock: the translation
+    /// and MMIO path. `fail` for a broken chip, a PHB out of range or a
+    /// panic (which also fences the chip off).
+    #[inline]
+    fn with_phb<R>(
+        &self,
+        phb: usize,
+        fail: R,
+        f: impl FnOnce(&mut Phb, ChipView<'_>, &HostMem) -> R,
+    ) -> R {
         if self.broken.load(Ordering::Relaxed) {
             return fail;
         }
-        let r = catch_unwind(AssertUnwindSafe(|| match self.chip.lock() {
-            Ok(mut g) => Some(f(&mut g, &self.mem)),
-            Err(_) => None,
-        }));
+        let Some(slot) = self.phbs.get(phb) else {
+            return fail;
+        };
+        let Ok(mut g) = slot.0.lock() else {
+            return self.fence(fail);
+        };
+        let view = self.view();
+        let r = catch_unwind(AssertUnwindSafe(|| f(&mut g, view, &self.mem)));
+        drop(g);
         match r {
-            Ok(Some(v)) => v,
-            _ => {
-                if !self.broken.swap(true, Ordering::Relaxed) {
-                    log::error!(
-                        "calgary: the chip model failed; its DMA is blocked and its \
-                         registers read 0 until the next reset"
-                    );
+            Ok(v) => v,
+            Err(_) => self.fence(fail),
+        }
+    }
+
+    /// Runs `f` on the whole chip with the PHBs of mask `phbs` moved in
+    /// (the others hold spare copies `f` must not read). Takes the
+    /// chip-level lock, then those PHBs' locks in ascending order.
+    fn with_phbs<R>(&self, phbs: u8, fail: R, f: impl FnOnce(&mut Chip, &HostMem) -> R) -> R {
+        if self.broken.load(Ordering::Relaxed) {
+            return fail;
+        }
+        let Ok(mut chip) = self.chip.lock() else {
+            return self.fence(fail);
+        };
+        let mut guards: [Option<MutexGuard<'_, Phb>>; PHBS_PER_CHIP] = Default::default();
+        for (i, (slot, g)) in self.phbs.iter().zip(guards.iter_mut()).enumerate() {
+            if phbs & (1 << i) != 0 {
+                match slot.0.lock() {
+                    Ok(guard) => *g = Some(guard),
+                    Err(_) => return self.fence(fail),
                 }
-                fail
+            }
+        }
+        let swap = |chip: &mut Chip, guards: &mut [Option<MutexGuard<'_, Phb>>]| {
+            for (i, g) in guards.iter_mut().enumerate() {
+                if let Some(g) = g {
+                    chip.swap_phb(i, g);
+                }
+            }
+        };
+        swap(&mut chip, &mut guards);
+        let r = catch_unwind(AssertUnwindSafe(|| f(&mut chip, &self.mem)));
+        swap(&mut chip, &mut guards);
+        drop(guards);
+        drop(chip);
+        match r {
+            Ok(v) => v,
+            Err(_) => self.fence(fail),
+        }
+    }
+
+    /// Runs `f` on the whole chip, every PHB in.
+    fn with<R>(&self, fail: R, f: impl FnOnce(&mut Chip, &HostMem) -> R) -> R {
+        self.with_phbs(ALL_PHBS, fail, f)
+    }
+
+    /// Clears a poisoned lock (after a panic); reset is the way back.
+    fn clear_poison(&self) {
+        if self.chip.is_poisoned() {
+            self.chip.clear_poison();
+        }
+        for slot in &self.phbs {
+            if slot.0.is_poisoned() {
+                slot.0.clear_poison();
             }
         }
     }
@@ -228,14 +366,13 @@ pub unsafe extern "C" fn calgary_chip_new(
             })
         });
         match made {
-            Ok(Ok(chip)) => {
-                let b = Box::new(ChipBox {
-                    chip: Mutex::new(chip),
-                    mem: HostMem { read_tce, opaque },
-                    broken: AtomicBool::new(false),
-                });
-                Box::into_raw(b) as *mut sys::CalgaryChip
-            }
+            Ok(Ok(chip)) => match ChipBox::new(chip, HostMem { read_tce, opaque }) {
+                Some(b) => Box::into_raw(Box::new(b)) as *mut sys::CalgaryChip,
+                None => {
+                    put_str(err, err_len, "internal error creating the chip");
+                    std::ptr::null_mut()
+                }
+            },
             Ok(Err(msg)) => {
                 put_str(err, err_len, &msg);
                 std::ptr::null_mut()
@@ -279,7 +416,10 @@ pub unsafe extern "C" fn calgary_chip_set_name(chip: *mut sys::CalgaryChip, name
         }
         // SAFETY: the caller passes a NUL-terminated string.
         let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
-        c.with((), |chip, _| chip.set_name(&name));
+        // Once: translation reads the name without a lock.
+        if c.name.set(name.as_ref().into()).is_ok() {
+            c.with((), |chip, _| chip.set_name(&name));
+        }
     })
 }
 check_abi!(calgary_chip_set_name: unsafe extern "C" fn(*mut sys::CalgaryChip, *const c_char));
@@ -294,9 +434,7 @@ pub unsafe extern "C" fn calgary_chip_reset(chip: *mut sys::CalgaryChip) {
         if let Some(c) = chip_ref(chip) {
             // A reset is the one way out of a broken state.
             c.broken.store(false, Ordering::Relaxed);
-            if c.chip.is_poisoned() {
-                c.chip.clear_poison();
-            }
+            c.clear_poison();
             c.with((), |chip, _| chip.reset());
         }
     })
@@ -372,7 +510,14 @@ pub unsafe extern "C" fn calgary_mmio_read(
         let Some(c) = chip_ref(chip) else {
             return 0;
         };
-        let (v, e) = c.with((0, None), |chip, _| chip.mmio_read(offset, size));
+        if c.broken.load(Ordering::Relaxed) {
+            fill_event(ev, None);
+            return 0;
+        }
+        let (v, e) = match c.view().mmio_locate(offset, size, false) {
+            Ok(t) => c.with_phb(t.phb(), (0, None), |p, view, _| p.mmio_read(view, &t)),
+            Err(e) => (0, Some(e)),
+        };
         fill_event(ev, e);
         v
     })
@@ -395,7 +540,14 @@ pub unsafe extern "C" fn calgary_mmio_write(
         let Some(c) = chip_ref(chip) else {
             return;
         };
-        let e = c.with(None, |chip, _| chip.mmio_write(offset, size, value));
+        if c.broken.load(Ordering::Relaxed) {
+            fill_event(ev, None);
+            return;
+        }
+        let e = match c.view().mmio_locate(offset, size, true) {
+            Ok(t) => c.with_phb(t.phb(), None, |p, view, _| p.mmio_write(view, &t, value)),
+            Err(e) => Some(e),
+        };
         fill_event(ev, e);
     })
 }
@@ -458,18 +610,28 @@ pub unsafe extern "C" fn calgary_translate(
         };
         let req = Requester { bus, devfn };
         let phb = phb as usize;
+        if phb >= PHBS_PER_CHIP {
+            out.fault_reason = FaultReason::OutOfRange.code();
+            return false;
+        }
         let probe = access & sys::CALGARY_ACCESS_PROBE != 0;
         let want_write = access & sys::CALGARY_ACCESS_WRITE != 0;
         let want_read = access & sys::CALGARY_ACCESS_READ != 0;
-        let r = c.with(None, |chip, mem| {
+        let r = c.with_phb(phb, None, |p, chip, mem| {
             if probe {
                 // Report what a device could do, latching nothing.
-                let t = chip.translate(phb, io_addr, Direction::Read, Access::Probe, req, mem);
+                let t = p.translate(chip, phb, io_addr, Direction::Read, Access::Probe, req, mem);
                 Some(match t {
                     Ok(t) => Ok(t),
-                    Err(_) => {
-                        chip.translate(phb, io_addr, Direction::Write, Access::Probe, req, mem)
-                    }
+                    Err(_) => p.translate(
+                        chip,
+                        phb,
+                        io_addr,
+                        Direction::Write,
+                        Access::Probe,
+                        req,
+                        mem,
+                    ),
                 })
             } else {
                 let dir = if want_write {
@@ -477,7 +639,7 @@ pub unsafe extern "C" fn calgary_translate(
                 } else {
                     Direction::Read
                 };
-                Some(chip.translate(phb, io_addr, dir, Access::Device, req, mem))
+                Some(p.translate(chip, phb, io_addr, dir, Access::Device, req, mem))
             }
         });
         match r {
@@ -558,7 +720,7 @@ pub unsafe extern "C" fn calgary_phb_stats(
         if phb >= PHBS_PER_CHIP {
             return false;
         }
-        let got = c.with(None, |chip, _| {
+        let got = c.with_phbs(1 << phb, None, |chip, _| {
             chip.stats(phb).map(|s| {
                 (
                     s,
@@ -685,7 +847,7 @@ pub unsafe extern "C" fn calgary_phb_summary(
             return 0;
         }
         let line = c
-            .with(None, |chip, _| phb_summary(chip, phb))
+            .with_phbs(1 << phb, None, |chip, _| phb_summary(chip, phb))
             .unwrap_or_else(|| "model failed; DMA blocked until reset".to_string());
         put_str(buf, len, &line);
         line.len()

@@ -19,6 +19,8 @@
 //! - `migrate`: rounds of verified virtio-blk and NIC traffic through the
 //!   kernel's driver while the runner live-migrates the machine
 //!   (hw-tests/guest/migrate_load.py).
+//! - `smp`: the `kernel` suite, then nvme, two NICs and edu on the four
+//!   PHBs driven at once from four vCPUs (suite_smp.rs; boot.py --suite smp).
 //! - `probe`: print `CALGARY-PROBE ok` (accelerator probe).
 
 mod calgary;
@@ -34,6 +36,7 @@ mod suite_edu;
 mod suite_inject;
 mod suite_kernel;
 mod suite_migrate;
+mod suite_smp;
 mod suite_wrap;
 mod sync;
 mod sys;
@@ -64,6 +67,7 @@ use suite_edu::*;
 use suite_inject::*;
 use suite_kernel::*;
 use suite_migrate::*;
+use suite_smp::*;
 use suite_wrap::*;
 use sync::*;
 use util::*;
@@ -95,6 +99,7 @@ fn main() {
         }
         "default" => suite_default(&mut r, &cfg),
         "kernel" => suite_kernel(&mut r, &cfg),
+        "smp" => suite_smp(&mut r, &cfg),
         "capture" => suite_capture(&mut r, &cfg),
         "migrate" => suite_migrate(&mut r, &cfg),
         other => r.fail("suite", &format!("unknown suite '{other}'")),
