@@ -23,7 +23,7 @@ pub(crate) fn suite_kernel(r: &mut Report, cfg: &Config) {
     {
         info(&format!("dmesg: {l}"));
     }
-    let plat = discover(r, &devs);
+    let plat = discover(r, cfg, &devs);
     if has == Some(false) {
         r.fail(
             "kernel-calgary-driver",
