@@ -39,7 +39,10 @@
  *   is missing too) turns pipe2 into pipe, dup3 into dup2 and strips the
  *   socket type flags at syscall entry, and at syscall exit applies the
  *   flags itself by making the tracee run fcntl(F_SETFD, FD_CLOEXEC) /
- *   fcntl(F_SETFL, O_NONBLOCK) on the new descriptors before it returns.
+ *   fcntl(F_SETFL, O_NONBLOCK) on the new descriptors before it returns;
+ * - before 2.6.24 fcntl(F_DUPFD_CLOEXEC) is EINVAL (busybox's shell moves
+ *   the script's descriptor with it, so /init dies at once): when a probe
+ *   says so, the tracer makes it F_DUPFD and sets FD_CLOEXEC the same way.
  *
  * CALGARY_COMPAT_FORCE=load|trace|load,trace in the environment takes those
  * paths on any kernel (the kernel's AT_RANDOM is then replaced; `flags` with
@@ -81,12 +84,17 @@ typedef unsigned char u8;
 #define SYS_dup3 292
 #define SYS_pipe2 293
 
+#define F_DUPFD 0
 #define F_SETFD 2
 #define F_SETFL 4
+#define F_DUPFD_CLOEXEC 1030
 #define FD_CLOEXEC 1
 #define O_NONBLOCK 0x800
 #define O_CLOEXEC 0x80000 /* = SOCK_CLOEXEC; O_NONBLOCK = SOCK_NONBLOCK */
 #define EFAULT 14
+#define EINVAL 22
+#define EMULATE_2_6_27 1 /* pipe2, dup3, socket type flags */
+#define EMULATE_2_6_24 2 /* fcntl(F_DUPFD_CLOEXEC) */
 
 #define AT_NULL 0
 #define AT_PHDR 3
@@ -447,6 +455,19 @@ static int pipe2_works(void)
     return sc3(SYS_pipe2, 0, 0, 0) != -ENOSYS;
 }
 
+/* Does this kernel know fcntl(F_DUPFD_CLOEXEC) (2.6.24)? */
+static int dupfd_cloexec_works(void)
+{
+    long fd = sc3(SYS_open, "/", 0, 0), r;
+    if (fd < 0)
+        return 1; /* cannot tell: assume a modern kernel */
+    r = sc3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+    if (r >= 0)
+        sc3(SYS_close, r, 0, 0);
+    sc3(SYS_close, fd, 0, 0);
+    return r != -EINVAL;
+}
+
 /*
  * A call whose flags the tracer applies itself: after the rewritten call
  * returned `fds` (one or two descriptors), the tracee runs one fcntl per
@@ -474,13 +495,19 @@ static struct pending *pending_of(long tid)
 }
 
 /* At syscall entry: rewrite a 2.6.27 call this kernel lacks; 1 if done. */
-static int emulate_entry(long tid, struct regs *r)
+static int emulate_entry(long tid, struct regs *r, int emulate)
 {
     struct pending *p;
     long flags;
     u64 nr = r->orig_rax;
 
-    if (nr == SYS_pipe2)
+    if (nr == SYS_fcntl) {
+        if (!(emulate & EMULATE_2_6_24) || r->rsi != F_DUPFD_CLOEXEC)
+            return 0;
+        flags = O_CLOEXEC;
+    } else if (!(emulate & EMULATE_2_6_27))
+        return 0;
+    else if (nr == SYS_pipe2)
         flags = (long)r->rsi;
     else if (nr == SYS_dup3)
         flags = (long)r->rdx;
@@ -497,7 +524,9 @@ static int emulate_entry(long tid, struct regs *r)
     p = pending_of(0);
     if (!p)
         return 0; /* table full: let the call fail as the kernel says */
-    if (nr == SYS_pipe2) {
+    if (nr == SYS_fcntl) {
+        r->rsi = F_DUPFD;
+    } else if (nr == SYS_pipe2) {
         r->orig_rax = SYS_pipe;
         p->fds_addr = r->rdi;
     } else if (nr == SYS_dup3) {
@@ -623,7 +652,7 @@ static int trace(long child, int report, int emulate)
             if (p) {
                 emulate_step(tid, p);
             } else if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
-                       emulate && emulate_entry(tid, &r)) {
+                       emulate && emulate_entry(tid, &r, emulate)) {
                 emulated++;
             } else if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
                 r.orig_rax == SYS_newfstatat && (r.r10 & AT_EMPTY_PATH)) {
@@ -649,7 +678,7 @@ static int trace(long child, int report, int emulate)
         if (emulate) {
             say("compat-loader: emulated ");
             say_num(emulated);
-            say(" pipe2/dup3/socket flag calls\n");
+            say(" pipe2/dup3/socket/F_DUPFD_CLOEXEC flag calls\n");
         }
     }
     return code;
@@ -703,8 +732,11 @@ __attribute__((noreturn, used)) void loader_main(u64 *sp)
         pid = sc3(SYS_fork, 0, 0, 0);
         if (pid < 0)
             die("cannot fork to trace", path);
-        if (pid > 0)
-            quit(trace(pid, force != 0, (force && has_word(force, "flags")) || !pipe2_works()));
+        if (pid > 0) {
+            int fl = force && has_word(force, "flags");
+            quit(trace(pid, force != 0, (fl || !pipe2_works() ? EMULATE_2_6_27 : 0) |
+                                            (fl || !dupfd_cloexec_works() ? EMULATE_2_6_24 : 0)));
+        }
         ptrace4(PTRACE_TRACEME, 0, 0, 0);
         sc3(SYS_kill, sc3(SYS_getpid, 0, 0, 0), SIGSTOP, 0);
     }

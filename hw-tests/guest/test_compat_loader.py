@@ -61,6 +61,8 @@ int main(void) {
     show("dup3", dup3(b[1], 20, O_CLOEXEC));
     show("sock", socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     show("plain", socket(AF_UNIX, SOCK_STREAM, 0));
+    show("dupfd", fcntl(b[0], F_DUPFD_CLOEXEC, 30));
+    show("dupfd0", fcntl(b[0], F_DUPFD, 40));
     if (write(20, "x", 1) != 1 || read(b[0], &c, 1) != 1) return 4;
     printf("byte=%c\n", c);
     return 7;
@@ -126,14 +128,15 @@ class CompatLoader(unittest.TestCase):
                         self.assertNotIn("rewrote", p.stderr)
 
     def test_descriptor_flags_emulated(self):
-        """`flags`: the tracer turns pipe2/dup3/flagged socket calls into the
-        pre-2.6.27 calls plus fcntl, and the program sees the same flags."""
+        """`flags`: the tracer turns pipe2/dup3/flagged socket calls and
+        F_DUPFD_CLOEXEC into the pre-2.6.27 / pre-2.6.24 calls plus fcntl, and
+        the program sees the same flags."""
         real = self.tmp / "real"
         (self.tmp / "flags.c").write_text(FLAGS_PROGRAM)
         subprocess.run(["gcc", "-O1", "-static", "-o", str(real / "flags"), str(self.tmp / "flags.c")], check=True)
         os.symlink(self.loader, self.tmp / "flags")
-        want = "p0=1:1:1 p1=1:1:1 q0=1:0:0 dup3=1:1:0 sock=1:1:1 plain=1:0:0 byte=x"
-        for force, emulated in (("trace", None), ("trace,flags", 4)):
+        want = "p0=1:1:1 p1=1:1:1 q0=1:0:0 dup3=1:1:0 sock=1:1:1 plain=1:0:0 dupfd=1:1:0 dupfd0=1:0:0 byte=x"
+        for force, emulated in (("trace", None), ("trace,flags", 5)):
             with self.subTest(force=force):
                 p = self.run_prog("flags", force)
                 self.assertEqual(p.returncode, 7, p.stdout + p.stderr)
@@ -141,8 +144,8 @@ class CompatLoader(unittest.TestCase):
                 if emulated is None:
                     self.assertNotIn("emulated", p.stderr)  # this kernel has pipe2
                 else:
-                    # pipe2 twice, dup3, the flagged socket; not the plain one
-                    self.assertIn(f"emulated {emulated} pipe2/dup3/socket flag calls", p.stderr)
+                    # pipe2 twice, dup3, the flagged socket, F_DUPFD_CLOEXEC; not the plain ones
+                    self.assertIn(f"emulated {emulated} pipe2/dup3/socket/F_DUPFD_CLOEXEC flag calls", p.stderr)
 
     def test_applet_name_falls_back_to_busybox(self):
         # an unknown basename runs REAL_DIR/busybox
