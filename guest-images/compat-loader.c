@@ -43,6 +43,11 @@
  * - before 2.6.24 fcntl(F_DUPFD_CLOEXEC) is EINVAL (busybox's shell moves
  *   the script's descriptor with it, so /init dies at once): when a probe
  *   says so, the tracer makes it F_DUPFD and sets FD_CLOEXEC the same way.
+ *   Those kernels also answer a *traced* system call they do not have
+ *   (x86-64 tracesys before 2.6.24) with its own number instead of ENOSYS:
+ *   glibc's clone3() then "returns" 435, posix_spawn believes it made a
+ *   child, and every spawn fails. The tracer puts ENOSYS back at the exit
+ *   of such a call (number >= 280, the first one 2.6.18 lacks).
  *
  * CALGARY_COMPAT_FORCE=load|trace|load,trace in the environment takes those
  * paths on any kernel (the kernel's AT_RANDOM is then replaced; `flags` with
@@ -94,7 +99,9 @@ typedef unsigned char u8;
 #define EFAULT 14
 #define EINVAL 22
 #define EMULATE_2_6_27 1 /* pipe2, dup3, socket type flags */
-#define EMULATE_2_6_24 2 /* fcntl(F_DUPFD_CLOEXEC) */
+#define EMULATE_2_6_24 2 /* fcntl(F_DUPFD_CLOEXEC), ENOSYS of traced unknown calls */
+#define FIRST_NEW_SYSCALL 280 /* utimensat: the first number 2.6.18 lacks */
+#define NOSYS_FIX (-1)        /* pending.nops: only restore ENOSYS at the exit */
 
 #define AT_NULL 0
 #define AT_PHDR 3
@@ -495,7 +502,26 @@ static struct pending *pending_of(long tid)
 }
 
 /* At syscall entry: rewrite a 2.6.27 call this kernel lacks; 1 if done. */
+static int emulate_flags(long tid, struct regs *r, int emulate);
+
+/* At syscall entry: rewrite a call this kernel lacks (1), or note one whose
+ * ENOSYS the kernel will get wrong (0). */
 static int emulate_entry(long tid, struct regs *r, int emulate)
+{
+    struct pending *p;
+
+    if (emulate_flags(tid, r, emulate))
+        return 1;
+    if ((emulate & EMULATE_2_6_24) && r->orig_rax >= FIRST_NEW_SYSCALL && r->orig_rax < 4096 &&
+        (p = pending_of(0)) != 0) {
+        p->tid = tid;
+        p->step = 0;
+        p->nops = NOSYS_FIX;
+    }
+    return 0;
+}
+
+static int emulate_flags(long tid, struct regs *r, int emulate)
 {
     struct pending *p;
     long flags;
@@ -551,6 +577,14 @@ static void emulate_step(long tid, struct pending *p)
     int i, n, flags, fds[2];
 
     if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) != 0) {
+        p->tid = 0;
+        return;
+    }
+    if (p->nops == NOSYS_FIX) {
+        if (r.rax == r.orig_rax) {
+            r.rax = (u64)-ENOSYS;
+            ptrace4(PTRACE_SETREGS, tid, 0, (u64)&r);
+        }
         p->tid = 0;
         return;
     }

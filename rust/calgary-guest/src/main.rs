@@ -147,6 +147,33 @@ mod tests {
     }
 
     #[test]
+    fn enable_line_of_each_era() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let new = l(&["Calgary: enabling translation on Calgary PHB 0x24"]);
+        assert_eq!(
+            enable_line(&new, "Calgary", 0x24),
+            "enabling translation on Calgary PHB 0x24"
+        );
+        // 2.6.18: decimal bus; PHB 1 must not match PHB 11
+        let old = l(&[
+            "Calgary: enabling translation on PHB 11",
+            "Calgary: enabling translation on PHB 0",
+        ]);
+        assert_eq!(
+            enable_line(&old, "Calgary", 11),
+            "Calgary: enabling translation on PHB 11"
+        );
+        assert_eq!(
+            enable_line(&old, "Calgary", 0),
+            "Calgary: enabling translation on PHB 0"
+        );
+        assert_eq!(
+            enable_line(&old, "Calgary", 1),
+            "enabling translation on Calgary PHB 0x1"
+        );
+    }
+
+    #[test]
     fn reserved_region_from_memmap() {
         assert_eq!(
             cfg("console=ttyS0 memmap=64M$0x10000000 quiet").reserved(),
