@@ -32,8 +32,26 @@
  *   fstat(fd, buf) at syscall entry. Programs started inside the traced
  *   tree see CALGARY_COMPAT_TRACED=1 and do not trace again.
  *
+ * - before 2.6.27 there are no pipe2(), dup3() and no SOCK_CLOEXEC /
+ *   SOCK_NONBLOCK in socket()'s type (busybox's shell makes every pipe with
+ *   pipe2(fds, 0), Rust's std asks for O_CLOEXEC everywhere): when a probe
+ *   says pipe2 is missing, the tracer (always active there: AT_EMPTY_PATH
+ *   is missing too) turns pipe2 into pipe, dup3 into dup2 and strips the
+ *   socket type flags at syscall entry, and at syscall exit applies the
+ *   flags itself by making the tracee run fcntl(F_SETFD, FD_CLOEXEC) /
+ *   fcntl(F_SETFL, O_NONBLOCK) on the new descriptors before it returns;
+ * - before 2.6.24 fcntl(F_DUPFD_CLOEXEC) is EINVAL (busybox's shell moves
+ *   the script's descriptor with it, so /init dies at once): when a probe
+ *   says so, the tracer makes it F_DUPFD and sets FD_CLOEXEC the same way.
+ *   Those kernels also answer a *traced* system call they do not have
+ *   (x86-64 tracesys before 2.6.24) with its own number instead of ENOSYS:
+ *   glibc's clone3() then "returns" 435, posix_spawn believes it made a
+ *   child, and every spawn fails. The tracer puts ENOSYS back at the exit
+ *   of such a call (number >= 280, the first one 2.6.18 lacks).
+ *
  * CALGARY_COMPAT_FORCE=load|trace|load,trace in the environment takes those
- * paths on any kernel (the kernel's AT_RANDOM is then replaced), and the
+ * paths on any kernel (the kernel's AT_RANDOM is then replaced; `flags` with
+ * `trace` emulates the 2.6.27 flags as if the kernel lacked them), and the
  * tracer reports how many calls it rewrote: that is how the host-side test
  * exercises them.
  *
@@ -64,6 +82,26 @@ typedef unsigned char u8;
 #define SYS_ptrace 101
 #define SYS_newfstatat 262
 #define SYS_fstat 5
+#define SYS_pipe 22
+#define SYS_dup2 33
+#define SYS_socket 41
+#define SYS_fcntl 72
+#define SYS_dup3 292
+#define SYS_pipe2 293
+
+#define F_DUPFD 0
+#define F_SETFD 2
+#define F_SETFL 4
+#define F_DUPFD_CLOEXEC 1030
+#define FD_CLOEXEC 1
+#define O_NONBLOCK 0x800
+#define O_CLOEXEC 0x80000 /* = SOCK_CLOEXEC; O_NONBLOCK = SOCK_NONBLOCK */
+#define EFAULT 14
+#define EINVAL 22
+#define EMULATE_2_6_27 1 /* pipe2, dup3, socket type flags */
+#define EMULATE_2_6_24 2 /* fcntl(F_DUPFD_CLOEXEC), ENOSYS of traced unknown calls */
+#define FIRST_NEW_SYSCALL 280 /* utimensat: the first number 2.6.18 lacks */
+#define NOSYS_FIX (-1)        /* pending.nops: only restore ENOSYS at the exit */
 
 #define AT_NULL 0
 #define AT_PHDR 3
@@ -417,13 +455,202 @@ static long ptrace4(long req, long pid, u64 addr, u64 data)
     return sc4(SYS_ptrace, req, pid, addr, data);
 }
 
+/* Does this kernel have pipe2() (and with it, 2.6.27, dup3 and the socket
+ * type flags)? With a NULL array it fails with EFAULT, or ENOSYS. */
+static int pipe2_works(void)
+{
+    return sc3(SYS_pipe2, 0, 0, 0) != -ENOSYS;
+}
+
+/* Does this kernel know fcntl(F_DUPFD_CLOEXEC) (2.6.24)? */
+static int dupfd_cloexec_works(void)
+{
+    long fd = sc3(SYS_open, "/", 0, 0), r;
+    if (fd < 0)
+        return 1; /* cannot tell: assume a modern kernel */
+    r = sc3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+    if (r >= 0)
+        sc3(SYS_close, r, 0, 0);
+    sc3(SYS_close, fd, 0, 0);
+    return r != -EINVAL;
+}
+
+/*
+ * A call whose flags the tracer applies itself: after the rewritten call
+ * returned `fds` (one or two descriptors), the tracee runs one fcntl per
+ * (descriptor, flag), injected by re-executing its `syscall` instruction,
+ * then gets its registers back with the call's result.
+ */
+#define MAX_PENDING 64
+struct pending {
+    long tid;           /* 0: free */
+    int step;           /* 0: rewritten call running; odd: fcntl entry next; even: its exit */
+    int nops, op;
+    int fd[4], cmd[4], arg[4];
+    u64 fds_addr;       /* pipe: the tracee's int[2] */
+    struct regs done;   /* the tracee's registers at the rewritten call's exit */
+};
+static struct pending pend[MAX_PENDING];
+
+static struct pending *pending_of(long tid)
+{
+    int i;
+    for (i = 0; i < MAX_PENDING; i++)
+        if (pend[i].tid == tid)
+            return &pend[i];
+    return 0;
+}
+
+/* At syscall entry: rewrite a 2.6.27 call this kernel lacks; 1 if done. */
+static int emulate_flags(long tid, struct regs *r, int emulate);
+
+/* At syscall entry: rewrite a call this kernel lacks (1), or note one whose
+ * ENOSYS the kernel will get wrong (0). */
+static int emulate_entry(long tid, struct regs *r, int emulate)
+{
+    struct pending *p;
+
+    if (emulate_flags(tid, r, emulate))
+        return 1;
+    if ((emulate & EMULATE_2_6_24) && r->orig_rax >= FIRST_NEW_SYSCALL && r->orig_rax < 4096 &&
+        (p = pending_of(0)) != 0) {
+        p->tid = tid;
+        p->step = 0;
+        p->nops = NOSYS_FIX;
+    }
+    return 0;
+}
+
+static int emulate_flags(long tid, struct regs *r, int emulate)
+{
+    struct pending *p;
+    long flags;
+    u64 nr = r->orig_rax;
+
+    if (nr == SYS_fcntl) {
+        if (!(emulate & EMULATE_2_6_24) || r->rsi != F_DUPFD_CLOEXEC)
+            return 0;
+        flags = O_CLOEXEC;
+    } else if (!(emulate & EMULATE_2_6_27))
+        return 0;
+    else if (nr == SYS_pipe2)
+        flags = (long)r->rsi;
+    else if (nr == SYS_dup3)
+        flags = (long)r->rdx;
+    else if (nr == SYS_socket)
+        flags = (long)r->rsi & (O_CLOEXEC | O_NONBLOCK);
+    else
+        return 0;
+    if (flags & ~(long)(O_CLOEXEC | O_NONBLOCK))
+        return 0; /* not ours to emulate: the kernel answers */
+    if (nr == SYS_dup3 && (flags & O_NONBLOCK))
+        return 0; /* dup3 takes O_CLOEXEC only */
+    if (nr == SYS_socket && !flags)
+        return 0;
+    p = pending_of(0);
+    if (!p)
+        return 0; /* table full: let the call fail as the kernel says */
+    if (nr == SYS_fcntl) {
+        r->rsi = F_DUPFD;
+    } else if (nr == SYS_pipe2) {
+        r->orig_rax = SYS_pipe;
+        p->fds_addr = r->rdi;
+    } else if (nr == SYS_dup3) {
+        if (r->rdi == r->rsi)
+            return 0; /* dup3(fd, fd) is EINVAL, dup2 would succeed */
+        r->orig_rax = SYS_dup2;
+    } else {
+        r->rsi &= ~(u64)(O_CLOEXEC | O_NONBLOCK);
+    }
+    if (ptrace4(PTRACE_SETREGS, tid, 0, (u64)r) != 0)
+        return 0;
+    p->tid = tid;
+    p->step = 0;
+    p->nops = (int)flags; /* the flags, until the exit turns them into ops */
+    return 1;
+}
+
+/* At the rewritten call's exit and at every stop of the fcntls after it. */
+static void emulate_step(long tid, struct pending *p)
+{
+    struct regs r;
+    int i, n, flags, fds[2];
+
+    if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) != 0) {
+        p->tid = 0;
+        return;
+    }
+    if (p->nops == NOSYS_FIX) {
+        if (r.rax == r.orig_rax) {
+            r.rax = (u64)-ENOSYS;
+            ptrace4(PTRACE_SETREGS, tid, 0, (u64)&r);
+        }
+        p->tid = 0;
+        return;
+    }
+    if (p->step == 0) {
+        if ((long)r.rax < 0) {
+            p->tid = 0; /* the call failed: nothing to apply */
+            return;
+        }
+        flags = p->nops;
+        n = 1;
+        fds[0] = (int)r.rax;
+        if (r.orig_rax == SYS_pipe) {
+            u64 word = 0;
+            if (ptrace4(PTRACE_PEEKDATA, tid, p->fds_addr, (u64)&word) != 0) {
+                p->tid = 0;
+                return;
+            }
+            fds[0] = (int)(word & 0xffffffffu);
+            fds[1] = (int)(word >> 32);
+            n = 2;
+        }
+        p->nops = 0;
+        for (i = 0; i < n; i++) {
+            if (flags & O_CLOEXEC) {
+                p->fd[p->nops] = fds[i];
+                p->cmd[p->nops] = F_SETFD;
+                p->arg[p->nops++] = FD_CLOEXEC;
+            }
+            if (flags & O_NONBLOCK) {
+                p->fd[p->nops] = fds[i];
+                p->cmd[p->nops] = F_SETFL;
+                p->arg[p->nops++] = O_NONBLOCK;
+            }
+        }
+        p->done = r;
+        p->op = 0;
+    } else if (p->step & 1) {
+        p->step++; /* the injected fcntl's entry: let it run */
+        return;
+    } else {
+        p->op++; /* an injected fcntl returned */
+    }
+    if (p->op < p->nops) {
+        r = p->done;
+        r.rip -= 2; /* the `syscall` instruction (0f 05) again */
+        r.rax = SYS_fcntl;
+        r.orig_rax = SYS_fcntl;
+        r.rdi = (u64)p->fd[p->op];
+        r.rsi = (u64)p->cmd[p->op];
+        r.rdx = (u64)p->arg[p->op];
+        p->step = 1;
+        if (ptrace4(PTRACE_SETREGS, tid, 0, (u64)&r) != 0)
+            p->tid = 0;
+        return;
+    }
+    ptrace4(PTRACE_SETREGS, tid, 0, (u64)&p->done);
+    p->tid = 0;
+}
+
 /* Trace `child` and everything it creates; rewrite newfstatat(fd, "",
  * buf, AT_EMPTY_PATH) into fstat(fd, buf). Returns when `child` ends,
  * with its exit status (128 + signal when killed). */
-static int trace(long child, int report)
+static int trace(long child, int report, int emulate)
 {
     int status = 0, code = 0;
-    u64 rewritten = 0;
+    u64 rewritten = 0, emulated = 0;
     long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
                 PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
 
@@ -442,6 +669,9 @@ static int trace(long child, int report)
             break; /* -ECHILD: nothing left */
         if ((status & 0x7f) == 0 || ((status & 0x7f) != 0x7f)) {
             /* exited, or killed by a signal */
+            struct pending *p = pending_of(tid);
+            if (p)
+                p->tid = 0;
             if (tid == child) {
                 code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
                 break;
@@ -452,7 +682,13 @@ static int trace(long child, int report)
         event = (status >> 16) & 0xff;
         if (sig == (SIGTRAP | 0x80)) {
             struct regs r;
-            if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
+            struct pending *p = pending_of(tid);
+            if (p) {
+                emulate_step(tid, p);
+            } else if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
+                       emulate && emulate_entry(tid, &r, emulate)) {
+                emulated++;
+            } else if (ptrace4(PTRACE_GETREGS, tid, 0, (u64)&r) == 0 && r.rax == (u64)-ENOSYS &&
                 r.orig_rax == SYS_newfstatat && (r.r10 & AT_EMPTY_PATH)) {
                 u64 word = 1;
                 if (ptrace4(PTRACE_PEEKDATA, tid, r.rsi, (u64)&word) == 0 && (word & 0xff) == 0) {
@@ -473,6 +709,11 @@ static int trace(long child, int report)
         say("compat-loader: rewrote ");
         say_num(rewritten);
         say(" fstat calls\n");
+        if (emulate) {
+            say("compat-loader: emulated ");
+            say_num(emulated);
+            say(" pipe2/dup3/socket/F_DUPFD_CLOEXEC flag calls\n");
+        }
     }
     return code;
 }
@@ -525,8 +766,11 @@ __attribute__((noreturn, used)) void loader_main(u64 *sp)
         pid = sc3(SYS_fork, 0, 0, 0);
         if (pid < 0)
             die("cannot fork to trace", path);
-        if (pid > 0)
-            quit(trace(pid, force != 0));
+        if (pid > 0) {
+            int fl = force && has_word(force, "flags");
+            quit(trace(pid, force != 0, (fl || !pipe2_works() ? EMULATE_2_6_27 : 0) |
+                                            (fl || !dupfd_cloexec_works() ? EMULATE_2_6_24 : 0)));
+        }
         ptrace4(PTRACE_TRACEME, 0, 0, 0);
         sc3(SYS_kill, sc3(SYS_getpid, 0, 0, 0), SIGSTOP, 0);
     }

@@ -60,8 +60,9 @@ from guestcommon import (DEFAULT_QEMU, DISK_OFF, DISK_SEED, MATRIX_COLUMNS, STAT
                          BootSpec, Check, assemble, base_append, log, machine_properties, newc, num, qemu_out)
 from qemuboot import Runner  # noqa: E402
 from diagnosis import KERNEL_DEFECTS, apply_kernel_defects, kdump_diagnosis  # noqa: E402,F401
-from matrix import (Cell, cell_columns, cell_stat_checks, column, kdump_initrd, kdump_log,  # noqa: E402,F401
-                    matrix_cell, print_matrix, run_matrix)
+from matrix import (Cell, args_initrd, cell_columns, cell_stat_checks, column, kdump_initrd,  # noqa: E402,F401
+                    kdump_log, matrix_cell, print_matrix, run_matrix, split_cmdline)
+from guestcommon import MatrixLayout, matrix_layout  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------- main

@@ -33,20 +33,88 @@ CAPTURE_DISK_SEED, CAPTURE_DISK_OFF = DISK_SEED + 1, 8 << 20  # calgary-guest ca
 MATRIX_MEM = "1536M"      # not a power of two: 2.6.18-3.10 size the table from RAM
 MATRIX_CHIPS = 2
 MATRIX_TABLE = "64k"      # 8192 TCEs, 32 MiB of IO space: the allocator wraps
-MATRIX_DISABLE_BUS = 0x30  # chip 1 PHB 0
-# Where each device sits in a matrix boot and which PHB carries its DMA.
-#   role, device, bus, PHB (QOM name), bus number
-MATRIX_DEVICES = [
-    ("edu", "edu", "calgary0.0", "calgary0.0", 0x20),
-    ("e1000", "e1000", "calgary0.1", "calgary0.1", 0x24),
-    ("virtio", "virtio-net-pci", "calgary0.2", "calgary0.2", 0x28),
-    ("e1000-disabled", "e1000", "calgary1.0", "calgary1.0", 0x30),
-    ("nvme", "nvme", "calgary1.1", "calgary1.1", 0x34),
+# Where each device sits in a matrix boot: role, device, chip, PHB. Its DMA
+# goes through that PHB; the bus it plugs into and the bus number depend on
+# the machine layout (MatrixLayout below).
+MATRIX_ROLES = [
+    ("edu", "edu", 0, 0),
+    ("e1000", "e1000", 0, 1),
+    ("virtio", "virtio-net-pci", 0, 2),
+    ("e1000-disabled", "e1000", 1, 0),  # calgary=disable= leaves this PHB untranslated
+    ("nvme", "nvme", 1, 1),
 ]
-ROLE_PHB = {role: phb for role, _, _, phb, _ in MATRIX_DEVICES}
-# The machine layout those buses and bus numbers belong to: a kernel era that
-# needs another value (kernels.ERA_RULES) cannot run the matrix as it stands.
+ROLE_PHB = {role: f"calgary{c}.{p}" for role, _, c, p in MATRIX_ROLES}
+# The PHB root-bus numbers of the machine layouts the matrix boots, chip by
+# chip, as calgary-core's layout::Platform::phb_bus gives them (rio_phb_bus;
+# with bus0-phb=on chip 0 PHB 0 is bus 0; LEGACY_BUSES, LEGACY_BUSES_BUS0).
+# The in-guest tool checks every boot against the core itself
+# (phb-bus-numbering), so this table cannot drift unnoticed.
+LAYOUT_BUSES: dict[tuple[str, str], tuple[tuple[int, ...], ...]] = {
+    ("rio", "off"): ((0x20, 0x24, 0x28, 0x2C), (0x30, 0x34, 0x38, 0x3C)),
+    ("rio", "on"): ((0x00, 0x24, 0x28, 0x2C), (0x30, 0x34, 0x38, 0x3C)),
+    ("legacy", "off"): ((0x01, 0x02, 0x03, 0x04), (0x05, 0x06, 0x07, 0x08)),
+    ("legacy", "on"): ((0x00, 0x01, 0x02, 0x03), (0x05, 0x06, 0x07, 0x08)),
+}
+# A free slot of bus 0 for the device of chip 0 PHB 0 when bus 0 is that
+# PHB (the PIIX functions are in slot 1, the VGA in 2, the 82441 in 31).
+BUS0_SLOT = 5
+# The default machine layout; kernels.ERA_RULES asks for others.
 MATRIX_LAYOUT = {"bus0-phb": "off", "layout": "rio"}
+
+
+@dataclass(frozen=True)
+class MatrixLayout:
+    """The matrix's devices on one machine layout."""
+
+    layout: str = "rio"
+    bus0_phb: str = "off"
+
+    def bus(self, chip: int, phb: int) -> int:
+        return LAYOUT_BUSES[(self.layout, self.bus0_phb)][chip][phb]
+
+    def on_bus0(self, chip: int, phb: int) -> bool:
+        return self.bus0_phb == "on" and (chip, phb) == (0, 0)
+
+    @property
+    def disable_bus(self) -> int:
+        return self.bus(*next((c, p) for role, _, c, p in MATRIX_ROLES if role == "e1000-disabled"))
+
+    def devices(self) -> list[tuple[str, str, str, int, str, int]]:
+        """(role, device, QOM bus, slot, PHB, bus number) of every matrix device."""
+        out = []
+        for role, dev, c, p in MATRIX_ROLES:
+            qbus, slot = ("pci.0", BUS0_SLOT) if self.on_bus0(c, p) else (f"calgary{c}.{p}", 1)
+            out.append((role, dev, qbus, slot, f"calgary{c}.{p}", self.bus(c, p)))
+        return out
+
+    def guest_args(self) -> str:
+        """What the in-guest tool needs to check the numbering (nothing for the default)."""
+        if (self.layout, self.bus0_phb) == (MATRIX_LAYOUT["layout"], MATRIX_LAYOUT["bus0-phb"]):
+            return ""
+        return f"calgary.layout={self.layout} calgary.bus0_phb={self.bus0_phb}"
+
+    def qemu_args(self) -> list[str]:
+        # layout=legacy: the firmware packs the BARs below 0xfec00000 right
+        # above the register windows (0xfda00000..); the VGA's 16 MiB
+        # framebuffer would reach them, and the machine refuses to start.
+        return ["-vga", "none"] if self.layout == "legacy" else []
+
+
+def matrix_layout(machine: list[tuple[str, str]]) -> tuple[MatrixLayout | None, str]:
+    """The layout a kernel's machine properties (kernels.Plan.machine) make,
+    or None and why the matrix cannot place its devices there."""
+    props = dict(MATRIX_LAYOUT)
+    props.update(machine)
+    other = sorted(p for p in props if p not in MATRIX_LAYOUT)
+    key = (props["layout"], props["bus0-phb"])
+    if other or key not in LAYOUT_BUSES:
+        what = ", ".join(f"{p}={props[p]}" for p in (other or ["layout", "bus0-phb"]))
+        return None, (f"unsupported by the matrix: it knows where its devices sit for layout=rio|legacy with "
+                      f"bus0-phb=on|off, not for {what}")
+    return MatrixLayout(*key), ""
+
+
+MATRIX_DISABLE_BUS = MatrixLayout().disable_bus  # 0x30 (chip 1 PHB 0) in the default layout
 MATRIX_COLUMNS = ["boot", "detect", "enable", "e1000", "virtio", "nvme", "disable",
                   "wrap+flush", "errant", "health", "kdump", "other"]
 

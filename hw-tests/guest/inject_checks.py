@@ -72,8 +72,13 @@ def wanted(r: Any, k: Any, pl: Any) -> tuple[bool, str]:
         return False, "this QEMU's calgary machine has no inject= property"
     beyond = [f"{p}={v}" for p, v in pl.machine if B.MATRIX_LAYOUT.get(p, v) != v]
     if beyond:
-        return False, (f"this era needs {', '.join(beyond)}; the injection boot uses the matrix's devices on the "
-                       f"default layout's PHB buses")
+        # The matrix boots these eras (matrix.matrix_layout); the injection
+        # plan does not: it latches on virtio-net's PHB and wraps through
+        # nvme, which kernels before 4.8 / 3.3 do not drive, and names the
+        # default layout's buses (LATCH_BUS, FETCH_BUS).
+        return False, (f"this era needs {', '.join(beyond)}; the injection plan is written for the default "
+                       f"layout's buses ({LATCH_PHB} = {LATCH_BUS:#x}, {FETCH_PHB} = {FETCH_BUS:#x}) and relies on "
+                       f"virtio-net and nvme DMA, which this era lacks")
     return True, ""
 
 

@@ -116,6 +116,10 @@ class KernelImage:
     version_string: str = ""
     version: Version | None = None
     protocol: int = 0
+    # Longest command line the kernel keeps (setup header cmdline_size from
+    # boot protocol 2.06; 255 before, e.g. x86-64 2.6.18's 256-byte buffer);
+    # None when the image has no setup header.
+    cmdline_max: int | None = None
     relocatable: bool | None = None
     compression: str = ""
     probe_error: str = ""
@@ -207,6 +211,7 @@ def identify(path: str) -> KernelImage:
             k.version_string = s.decode("ascii", "replace")
         if k.protocol >= 0x205:
             k.relocatable = bool(raw[0x234])
+        k.cmdline_max = (struct.unpack_from("<I", raw, 0x238)[0] or None) if k.protocol >= 0x206 else 255
     image = b""
     try:
         p = _payload(raw)

@@ -15,8 +15,8 @@ from pathlib import Path
 import kernels
 from diagnosis import apply_kernel_defects
 from guestcommon import (CAPTURE_DISK_OFF, CAPTURE_DISK_SEED, DISK_OFF, DISK_SEED, MATRIX_CHIPS, MATRIX_COLUMNS,
-                         MATRIX_DISABLE_BUS, MATRIX_LAYOUT, MATRIX_MEM, MATRIX_TABLE, ROLE_PHB, Boot, BootSpec,
-                         Check, base_append, log, newc, num)
+                         MATRIX_DISABLE_BUS, MATRIX_MEM, MATRIX_TABLE, ROLE_PHB, Boot, BootSpec, Check,
+                         MatrixLayout, base_append, log, matrix_layout, newc, num)
 from qemuboot import Runner
 
 
@@ -30,6 +30,27 @@ class Cell:
     status: str = ""     # "" (booted), "n/a", "unsupported", "FAIL"
     reason: str = ""
     checks: list[Check] = field(default_factory=list)
+    lay: MatrixLayout = field(default_factory=MatrixLayout)
+
+
+def split_cmdline(append: str, limit: int | None) -> tuple[str, str]:
+    """(command line, in-guest tool parameters for /calgary.args): when
+    `append` is longer than the kernel keeps, the tool's `calgary.key=value`
+    tokens move to the file (the kernel's own `calgary=` stays)."""
+    if limit is None or len(append) <= limit:
+        return append, ""
+    words = append.split()
+    tool = [w for w in words if w.startswith("calgary.") and "=" in w]
+    return " ".join(w for w in words if w not in tool), " ".join(tool)
+
+
+def args_initrd(r: Runner, base: str, label: str, args: str) -> str:
+    """`base` plus an appended archive holding /calgary.args."""
+    safe = re.sub(r"[^\w.-]", "_", label)
+    out = r.tmp / f"initrd-args-{safe}.gz"
+    extra = newc([("calgary.args", 0o100644, (args + "\n").encode())])
+    out.write_bytes(Path(base).read_bytes() + gzip.compress(extra, compresslevel=1, mtime=0))
+    return str(out)
 
 
 def kdump_initrd(r: Runner, kernel: str, label: str) -> str:
@@ -60,34 +81,43 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
         cell.status = "unsupported"
         cell.reason = f"unsupported: machine lacks {', '.join(missing)} ({'; '.join(pl.machine_why)})"
         return cell
-    beyond = [f"{p}={v}" for p, v in pl.machine if MATRIX_LAYOUT.get(p, v) != v]
-    if beyond:
-        cell.status = "unsupported"
-        cell.reason = (f"unsupported by the matrix: this era needs {', '.join(beyond)} "
-                       f"({'; '.join(pl.machine_why)}), but the matrix places its devices on the PHB root buses "
-                       f"of the default layout (calgary0.0 = bus 0x20 ... calgary1.1 = 0x34) and the in-guest tool "
-                       f"checks that numbering; boot such a kernel by hand with those properties")
+    lay, why = matrix_layout(pl.machine)
+    if lay is None:
+        cell.status, cell.reason = "unsupported", f"{why} ({'; '.join(pl.machine_why)})"
         return cell
+    cell.lay = lay
+    dis = lay.disable_bus
     chip_variant = "calgary" if variant == "iommu-off" else variant
     machine = f"calgary,chips={MATRIX_CHIPS},variant={chip_variant},tce-cache={r.args.cache}"
     machine += "".join(f",{p}={v}" for p, v in pl.machine)
     optional = [n for n, req in (("virtio", pl.virtio_required), ("nvme", pl.nvme_required)) if not req]
     common = (f"loglevel=7 log_buf_len=1M {' '.join(pl.append)} calgary.suite=kernel calgary.cache={r.args.cache} "
               f"calgary.blob_md5={r.blob_md5} calgary.sync=1"
-              + (f" calgary.optional={','.join(optional)}" if optional else ""))
+              + (f" calgary.optional={','.join(optional)}" if optional else "")
+              + (f" {lay.guest_args()}" if lay.guest_args() else ""))
     kdump = variant == "calgary" and pl.kdump[0] and not r.args.no_kdump
     if variant == "iommu-off":
         extra = "iommu=off calgary.expect=off"
     else:
-        extra = (f"iommu=calgary calgary={MATRIX_TABLE},disable={MATRIX_DISABLE_BUS:#x} calgary.expect=translate "
-                 f"calgary.disable={MATRIX_DISABLE_BUS:#x} calgary.wrap=1")
+        extra = (f"iommu=calgary calgary={MATRIX_TABLE},disable={dis:#x} calgary.expect=translate "
+                 f"calgary.disable={dis:#x} calgary.wrap=1")
         if kdump:
             extra += f" {pl.crashkernel} calgary.kdump=1"
     initrd = kdump_initrd(r, k.path, label) if kdump else r.env["INITRD"]
-    spec = BootSpec(f"{label}/{variant}", k.path, base_append(f"{common} {extra} {r.args.append}"), initrd, machine,
-                    r.matrix_devices(), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump,
+    append, tool_args = split_cmdline(base_append(f"{common} {extra} {r.args.append}"), k.cmdline_max)
+    if k.cmdline_max is not None and len(append) > k.cmdline_max:
+        cell.status = "unsupported"
+        cell.reason = (f"unsupported: the kernel keeps {k.cmdline_max} characters of its command line; even without "
+                       f"the tool's parameters it needs {len(append)}: {append}")
+        return cell
+    if tool_args:
+        initrd = args_initrd(r, initrd, f"{label}-{variant}", tool_args)
+    spec = BootSpec(f"{label}/{variant}", k.path, append, initrd, machine,
+                    r.matrix_devices(lay), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump,
                     ram_only_direct_map=pl.ram_only_direct_map)
-    log(f"matrix: booting {spec.name} ({machine}, -m {MATRIX_MEM}{', kdump' if kdump else ''})")
+    log(f"matrix: booting {spec.name} ({machine}, -m {MATRIX_MEM}{', kdump' if kdump else ''}"
+        + (f"; the kernel keeps {k.cmdline_max} characters of its command line: tool parameters in "
+           f"/calgary.args" if tool_args else "") + ")")
     b = r.boot(spec)
     cell.boot = b
     if b.unsupported:
@@ -96,15 +126,16 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
     r.verify_disk(b, "nvme-rw", DISK_SEED, DISK_OFF, "nvme-host-verify")
     r.verify_disk(b, "kdump-nvme-rw", CAPTURE_DISK_SEED, CAPTURE_DISK_OFF, "kdump-nvme-host-verify")
     apply_kernel_defects(b)
-    cell_stat_checks(b, variant, kdump)
+    cell_stat_checks(b, variant, kdump, lay)
     if variant == "calgary" and not kdump:
         b.checks.append(Check("SKIP", f"{b.name}:kdump", "--no-kdump" if r.args.no_kdump else pl.kdump[1]))
     cell.checks = b.checks
     return cell
 
 
-def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
+def cell_stat_checks(b: Boot, variant: str, kdump: bool, lay: MatrixLayout | None = None) -> None:
     """Cross-check the guest's story with the device model's counters."""
+    dis = (lay or MatrixLayout()).disable_bus
     if variant == "iommu-off" or not b.passed("boot"):
         return
     final = b.stats
@@ -124,7 +155,7 @@ def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
     # calgary=disable=: that PHB's e1000 worked, untranslated.
     phb = ROLE_PHB["e1000-disabled"]
     src = b.snapshots.get("wrap-end") or final
-    if b.passed(f"net-e1000-bus{MATRIX_DISABLE_BUS:02x}-tftp") and src:
+    if b.passed(f"net-e1000-bus{dis:02x}-tftp") and src:
         t, by = num(src, phb, "stat-translations"), num(src, phb, "stat-bypassed")
         if t == 0 and by:
             b.checks.append(Check("PASS", f"{b.name}:stats-disabled", f"{phb}: 0 translations, {by} bypassed DMAs"))
@@ -171,9 +202,9 @@ def cell_stat_checks(b: Boot, variant: str, kdump: bool) -> None:
                                       f"no translations for {', '.join(bad)}: {'; '.join(parts)}"))
 
 
-def column(check: str) -> str:
-    dis = f"{MATRIX_DISABLE_BUS:#04x}"
-    if check.startswith(f"kdump-net-e1000-bus{MATRIX_DISABLE_BUS:02x}"):
+def column(check: str, disable_bus: int = MATRIX_DISABLE_BUS) -> str:
+    dis = f"{disable_bus:#04x}"
+    if check.startswith(f"kdump-net-e1000-bus{disable_bus:02x}"):
         return "disable"  # the capture kernel's untranslated NIC
     if check.startswith("kdump"):
         return "kdump"
@@ -182,7 +213,7 @@ def column(check: str) -> str:
     if check in ("kernel-detect", "kernel-init", "kernel-calgary-driver", "rio-table", "phb-buses",
                  "phb-bus-numbering", "kernel-iommu-off"):
         return "detect"
-    if check == f"kernel-enable-{dis}" or check.startswith(f"net-e1000-bus{MATRIX_DISABLE_BUS:02x}") \
+    if check == f"kernel-enable-{dis}" or check.startswith(f"net-e1000-bus{disable_bus:02x}") \
             or check == "stats-disabled":
         return "disable"
     if check.startswith("kernel-enable-"):
@@ -205,13 +236,14 @@ def column(check: str) -> str:
 def cell_columns(cell: Cell) -> dict[str, str]:
     cols: dict[str, list[str]] = {c: [] for c in MATRIX_COLUMNS}
     prefix = f"{cell.label}/{cell.variant}:"
+    dis = cell.lay.disable_bus
     for c in cell.checks:
-        cols[column(c.name[len(prefix):] if c.name.startswith(prefix) else c.name)].append(c.status)
+        cols[column(c.name[len(prefix):] if c.name.startswith(prefix) else c.name, dis)].append(c.status)
     out = {}
     for c, st in cols.items():
         out[c] = ("FAIL" if "FAIL" in st else "PASS" if "PASS" in st else "skip" if st else "-")
     for c in cell.checks:
-        col = column(c.name[len(prefix):] if c.name.startswith(prefix) else c.name)
+        col = column(c.name[len(prefix):] if c.name.startswith(prefix) else c.name, dis)
         if c.reason.startswith("kernel bug") and out[col] != "FAIL":
             out[col] = "kbug"
     return out
@@ -219,7 +251,8 @@ def cell_columns(cell: Cell) -> dict[str, str]:
 
 def print_matrix(cells: list[Cell], accel: str, cache: str) -> None:
     print(f"# Kernel matrix — accelerator {accel}, -m {MATRIX_MEM}, chips={MATRIX_CHIPS}, "
-          f"calgary={MATRIX_TABLE},disable={MATRIX_DISABLE_BUS:#x}, tce-cache={cache}")
+          f"calgary={MATRIX_TABLE},disable=<chip 1 PHB 0's bus> ({MATRIX_DISABLE_BUS:#x} on the default layout), "
+          f"tce-cache={cache}")
     # "other" (e.g. modules-load, which skips for built-in drivers) only when it says something.
     used = [c for c in MATRIX_COLUMNS
             if c != "other" or any(cell_columns(x)["other"] in ("PASS", "FAIL") for x in cells if x.boot)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qmp import Qmp  # shared QMP client (hw-tests/qmp.py)
 from guestcommon import (DISK_LEN, FIRMWARE, STAT_PROPS, Boot, BootSpec, Check,  # noqa: F401
-                         MATRIX_DEVICES, UNSUPPORTED_RE, crash_index, disk_pattern, make_blob)
+                         MatrixLayout, UNSUPPORTED_RE, crash_index, disk_pattern, make_blob)
 from diagnosis import kdump_diagnosis
 
 
@@ -77,21 +77,22 @@ class Runner:
             "-device", f"nvme,bus={bus[3]},addr={addr[3]},drive=d0,serial=calgary",
         ]
 
-    def matrix_devices(self) -> list[str]:
+    def matrix_devices(self, lay: MatrixLayout | None = None) -> list[str]:
         tftp = str(self.tmp / "tftp")
-        out: list[str] = []
+        lay = lay or MatrixLayout()
+        out: list[str] = list(lay.qemu_args())
         nic = 0
-        for role, dev, bus, _, _ in MATRIX_DEVICES:
+        for role, dev, bus, slot, _, _ in lay.devices():
             if dev == "edu":
-                out += ["-device", f"edu,bus={bus},addr=1,dma_mask=0xffffffff"]
+                out += ["-device", f"edu,bus={bus},addr={slot},dma_mask=0xffffffff"]
             elif dev in ("e1000", "virtio-net-pci"):
                 out += ["-netdev", f"user,id=n{nic},net=10.0.{2 + nic}.0/24,restrict=on,tftp={tftp}"]
                 extra = ",iommu_platform=on,disable-legacy=on" if dev == "virtio-net-pci" else ""
-                out += ["-device", f"{dev},bus={bus},addr=1,netdev=n{nic}{extra}"]
+                out += ["-device", f"{dev},bus={bus},addr={slot},netdev=n{nic}{extra}"]
                 nic += 1
             elif dev == "nvme":
                 out += ["-drive", f"file={self.tmp / 'disk.raw'},if=none,id=d0,format=raw",
-                        "-device", f"nvme,bus={bus},addr=1,drive=d0,serial=calgary"]
+                        "-device", f"nvme,bus={bus},addr={slot},drive=d0,serial=calgary"]
         return out
 
     # ------------------------------------------------------------- one boot

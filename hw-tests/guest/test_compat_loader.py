@@ -40,6 +40,36 @@ int main(int argc, char **argv) {
 """
 
 
+# The 2.6.27 descriptor flags: pipe2, dup3, socket type flags. Prints each
+# descriptor's FD_CLOEXEC and O_NONBLOCK as the kernel reports them, and
+# sends a byte through the pipe.
+FLAGS_PROGRAM = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void show(const char *what, int fd) {
+    printf("%s=%d:%d:%d ", what, fd >= 0, (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0,
+           (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+}
+int main(void) {
+    int a[2], b[2];
+    char c = 0;
+    if (pipe2(a, O_CLOEXEC | O_NONBLOCK) || pipe2(b, 0)) { perror("pipe2"); return 3; }
+    show("p0", a[0]); show("p1", a[1]); show("q0", b[0]);
+    show("dup3", dup3(b[1], 20, O_CLOEXEC));
+    show("sock", socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    show("plain", socket(AF_UNIX, SOCK_STREAM, 0));
+    show("dupfd", fcntl(b[0], F_DUPFD_CLOEXEC, 30));
+    show("dupfd0", fcntl(b[0], F_DUPFD, 40));
+    if (write(20, "x", 1) != 1 || read(b[0], &c, 1) != 1) return 4;
+    printf("byte=%c\n", c);
+    return 7;
+}
+"""
+
+
 @unittest.skipUnless(shutil.which("gcc"), "gcc not found")
 class CompatLoader(unittest.TestCase):
     @classmethod
@@ -96,6 +126,26 @@ class CompatLoader(unittest.TestCase):
                         self.assertGreater(n, 0, p.stderr)
                     else:
                         self.assertNotIn("rewrote", p.stderr)
+
+    def test_descriptor_flags_emulated(self):
+        """`flags`: the tracer turns pipe2/dup3/flagged socket calls and
+        F_DUPFD_CLOEXEC into the pre-2.6.27 / pre-2.6.24 calls plus fcntl, and
+        the program sees the same flags."""
+        real = self.tmp / "real"
+        (self.tmp / "flags.c").write_text(FLAGS_PROGRAM)
+        subprocess.run(["gcc", "-O1", "-static", "-o", str(real / "flags"), str(self.tmp / "flags.c")], check=True)
+        os.symlink(self.loader, self.tmp / "flags")
+        want = "p0=1:1:1 p1=1:1:1 q0=1:0:0 dup3=1:1:0 sock=1:1:1 plain=1:0:0 dupfd=1:1:0 dupfd0=1:0:0 byte=x"
+        for force, emulated in (("trace", None), ("trace,flags", 5)):
+            with self.subTest(force=force):
+                p = self.run_prog("flags", force)
+                self.assertEqual(p.returncode, 7, p.stdout + p.stderr)
+                self.assertEqual(p.stdout.split(), want.split())
+                if emulated is None:
+                    self.assertNotIn("emulated", p.stderr)  # this kernel has pipe2
+                else:
+                    # pipe2 twice, dup3, the flagged socket, F_DUPFD_CLOEXEC; not the plain ones
+                    self.assertIn(f"emulated {emulated} pipe2/dup3/socket/F_DUPFD_CLOEXEC flag calls", p.stderr)
 
     def test_applet_name_falls_back_to_busybox(self):
         # an unknown basename runs REAL_DIR/busybox

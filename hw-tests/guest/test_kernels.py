@@ -26,7 +26,7 @@ import boot  # noqa: E402
 
 
 def bzimage(version: str, payload: bytes, protocol: int = 0x20F, relocatable: bool = True,
-            compress: str = "gzip") -> bytes:
+            compress: str = "gzip", cmdline_size: int = 2047) -> bytes:
     """A minimal bzImage: 2 setup sectors (boot sector + 1), then the payload."""
     setup_sects = 1
     img = bytearray(512 * (setup_sects + 1))
@@ -38,6 +38,7 @@ def bzimage(version: str, payload: bytes, protocol: int = 0x20F, relocatable: bo
     img[0x200 + kv_off:0x200 + kv_off + len(vs)] = vs
     struct.pack_into("<H", img, 0x20E, kv_off)
     img[0x234] = 1 if relocatable else 0
+    struct.pack_into("<I", img, 0x238, cmdline_size)
     blob = gzip.compress(payload, mtime=0) if compress == "gzip" else lzma.compress(payload, format=lzma.FORMAT_XZ)
     pm = bytearray(b"\x90" * 64)  # stand-in for the decompressor stub
     if protocol >= 0x208:
@@ -71,6 +72,13 @@ class Identify(unittest.TestCase):
         self.assertEqual(k.compression, "gzip")
         self.assertTrue(k.relocatable)
         self.assertEqual(k.strings, {"calgary": True, "calioc2": True, "kexec": True, "crash-dump": True})
+
+    def test_command_line_size(self):
+        # boot protocol 2.06+ states it; before, the limit is 255 characters
+        k = kernels.identify(self.write(bzimage("3.10.0", vmlinux(CALGARY), protocol=0x20C, cmdline_size=2047)))
+        self.assertEqual(k.cmdline_max, 2047)
+        k = kernels.identify(self.write(bzimage("2.6.18", vmlinux(CALGARY), protocol=0x204, cmdline_size=2047)))
+        self.assertEqual(k.cmdline_max, 255)
 
     def test_xz_payload(self):
         p = self.write(bzimage("4.19.108", vmlinux(CALGARY), compress="xz"))
@@ -230,24 +238,126 @@ class Runner(unittest.TestCase):
         self.assertFalse(bug)
         self.assertNotIn("TCE table", diag)
 
-    def test_era_beyond_matrix_layout_is_unsupported(self):
+    def fake_runner(self, props=("bus0-phb", "layout", "chips", "variant")):
+        """A runner whose boot() records the spec instead of starting QEMU."""
         from types import SimpleNamespace
+        import qemuboot
+        d = Path(tempfile.mkdtemp(prefix="matrix-"))
+        self.addCleanup(lambda: [p.unlink() for p in d.iterdir()] and None or d.rmdir())
+        base = d / "initrd.gz"
+        base.write_bytes(gzip.compress(boot.newc([("init", 0o100755, b"#!/bin/sh\n")]), mtime=0))
+        specs = []
+
+        class Fake:
+            matrix_devices = qemuboot.Runner.matrix_devices
+
+            def boot(self, spec):
+                specs.append(spec)
+                return boot.Boot(spec.name, unsupported="recorded, not booted")
+        r = Fake()
+        r.props, r.tmp, r.env, r.blob_md5 = set(props), d, {"INITRD": str(base)}, "0" * 32
+        r.args = SimpleNamespace(cache="faithful", no_kdump=False, append="")
+        return r, specs
+
+    @staticmethod
+    def device(spec, name):
+        return [spec.devices[i + 1] for i, a in enumerate(spec.devices)
+                if a == "-device" and spec.devices[i + 1].startswith(name + ",")]
+
+    def test_bus0_phb_era_in_the_matrix(self):
+        r, specs = self.fake_runner()
+        k = kernels.KernelImage(path="x", version_string="2.6.24", version=(2, 6, 24), cmdline_max=2047)
+        boot.matrix_cell(r, k, kernels.plan(k), "2.6.24", "calgary", 1.0)
+        (spec,) = specs
+        self.assertIn(",bus0-phb=on", spec.machine)
+        self.assertNotIn("layout=", spec.machine)
+        # chip 0 PHB 0 is bus 0: its device goes into a free slot of bus 0
+        self.assertEqual(self.device(spec, "edu"), ["edu,bus=pci.0,addr=5,dma_mask=0xffffffff"])
+        e1000 = self.device(spec, "e1000")
+        self.assertTrue(e1000[0].startswith("e1000,bus=calgary0.1,addr=1,"), e1000)
+        self.assertTrue(e1000[1].startswith("e1000,bus=calgary1.0,addr=1,"), e1000)
+        self.assertNotIn("-vga", spec.devices)
+        # the Rio layout's chip 1 PHB 0 stays bus 0x30; the tool is told the layout
+        self.assertIn(" calgary=64k,disable=0x30 ", spec.append)
+        self.assertIn("calgary.layout=rio calgary.bus0_phb=on", spec.append)
+        self.assertEqual(spec.initrd, r.env["INITRD"])
+        # a kernel of the default layout: no layout parameters, devices on the PHB buses
+        k5 = kernels.KernelImage(path="x", version_string="5.4.286", version=(5, 4, 286), cmdline_max=2047)
+        boot.matrix_cell(r, k5, kernels.plan(k5), "5.4.286", "calioc2", 1.0)
+        self.assertNotIn("calgary.layout", specs[1].append)
+        self.assertEqual(self.device(specs[1], "edu"), ["edu,bus=calgary0.0,addr=1,dma_mask=0xffffffff"])
+
+    def test_legacy_era_in_the_matrix(self):
+        r, specs = self.fake_runner()
+        k = kernels.KernelImage(path="x", version_string="2.6.18", version=(2, 6, 18), cmdline_max=255)
+        cell = boot.matrix_cell(r, k, kernels.plan(k), "2.6.18", "calgary", 1.0)
+        (spec,) = specs
+        self.assertIn(",bus0-phb=on,layout=legacy", spec.machine)
+        self.assertEqual(self.device(spec, "edu"), ["edu,bus=pci.0,addr=5,dma_mask=0xffffffff"])
+        self.assertEqual(spec.devices[:2], ["-vga", "none"])  # BARs clear of the legacy windows
+        # chip 1 PHB 0 is bus 5 in the legacy layout
+        self.assertEqual(cell.lay.disable_bus, 5)
+        self.assertIn("iommu=calgary calgary=64k,disable=0x5", spec.append)
+        # 255 characters: the tool's parameters move into the initramfs
+        self.assertLessEqual(len(spec.append), 255)
+        self.assertNotIn("calgary.", spec.append)
+        self.assertIn("nmi_watchdog=0", spec.append)
+        self.assertIn("memmap=64M$0x10000000", spec.append)
+        raw = Path(spec.initrd).read_bytes()
+        base = Path(r.env["INITRD"]).read_bytes()
+        self.assertEqual(raw[:len(base)], base)
+        args = gzip.decompress(raw[len(base):])
+        self.assertIn(b"calgary.args", args)
+        for tok in (b"calgary.suite=kernel", b"calgary.layout=legacy", b"calgary.bus0_phb=on",
+                    b"calgary.disable=0x5", b"calgary.expect=translate", b"calgary.optional=virtio,nvme"):
+            self.assertIn(tok, args)
+        # CalIOC2 is n/a before 2.6.23
+        cell = boot.matrix_cell(r, k, kernels.plan(k), "2.6.18", "calioc2", 1.0)
+        self.assertEqual((cell.status, cell.reason[:19]), ("n/a", "no CalIOC2 support "))
+        self.assertEqual(len(specs), 1)
+
+    def test_command_line_split(self):
+        line = "console=ttyS0 calgary=64k,disable=0x5 calgary.suite=kernel calgary.wrap=1"
+        self.assertEqual(boot.split_cmdline(line, None), (line, ""))
+        self.assertEqual(boot.split_cmdline(line, 2047), (line, ""))
+        self.assertEqual(boot.split_cmdline(line, 40),
+                         ("console=ttyS0 calgary=64k,disable=0x5", "calgary.suite=kernel calgary.wrap=1"))
+
+    def test_unplaceable_machine_is_unsupported(self):
+        r, specs = self.fake_runner(props=("bus0-phb", "layout", "chips", "variant", "numa"))
         k = kernels.KernelImage(path="x", version_string="2.6.24", version=(2, 6, 24))
         pl = kernels.plan(k)
-        r = SimpleNamespace(props={"bus0-phb", "layout", "chips", "variant"})
+        pl.machine.append(("numa", "on"))
         cell = boot.matrix_cell(r, k, pl, "2.6.24", "calgary", 1.0)
         self.assertEqual(cell.status, "unsupported")
-        self.assertIn("bus0-phb=on", cell.reason)
-        self.assertIsNone(cell.boot)
+        self.assertIn("unsupported by the matrix", cell.reason)
+        self.assertIn("numa=on", cell.reason)
+        self.assertEqual(specs, [])
+        lay, why = boot.matrix_layout([("layout", "x366")])
+        self.assertIsNone(lay)
+        self.assertIn("layout=x366", why)
         # a QEMU without the property: named as the machine's lack
-        cell = boot.matrix_cell(SimpleNamespace(props=set()), k, pl, "2.6.24", "calgary", 1.0)
+        r, specs = self.fake_runner(props=())
+        cell = boot.matrix_cell(r, k, kernels.plan(k), "2.6.24", "calgary", 1.0)
         self.assertIn("machine lacks bus0-phb=on", cell.reason)
-        # 2.6.18/19 need the legacy layout as well; CalIOC2 is n/a before 2.6.23
-        k18 = kernels.KernelImage(path="x", version_string="2.6.18", version=(2, 6, 18))
-        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calgary", 1.0)
-        self.assertIn("layout=legacy", cell.reason)
-        cell = boot.matrix_cell(r, k18, kernels.plan(k18), "2.6.18", "calioc2", 1.0)
-        self.assertEqual((cell.status, cell.reason[:19]), ("n/a", "no CalIOC2 support "))
+        self.assertEqual(specs, [])
+
+    def test_matrix_placement_per_layout(self):
+        from guestcommon import MatrixLayout, ROLE_PHB
+        rows = {role: (qbus, slot, phb, bus) for role, _, qbus, slot, phb, bus in MatrixLayout().devices()}
+        self.assertEqual(rows["edu"], ("calgary0.0", 1, "calgary0.0", 0x20))
+        self.assertEqual(rows["nvme"], ("calgary1.1", 1, "calgary1.1", 0x34))
+        rows = {role: (qbus, slot, bus) for role, _, qbus, slot, _, bus in MatrixLayout("legacy", "on").devices()}
+        self.assertEqual(rows["edu"], ("pci.0", 5, 0))
+        self.assertEqual(rows["e1000"], ("calgary0.1", 1, 1))
+        self.assertEqual(rows["e1000-disabled"], ("calgary1.0", 1, 5))
+        self.assertEqual(MatrixLayout("legacy", "off").disable_bus, 5)
+        self.assertEqual(MatrixLayout("rio", "on").bus(0, 0), 0)
+        self.assertEqual(ROLE_PHB["e1000-disabled"], "calgary1.0")
+        # the disabled PHB's checks land in the disable column whatever its bus
+        self.assertEqual(boot.column("kernel-enable-0x05", 5), "disable")
+        self.assertEqual(boot.column("net-e1000-bus05-tftp", 5), "disable")
+        self.assertEqual(boot.column("kernel-enable-0x05"), "enable")
 
     def test_machine_property_parsing(self):
         out = ("calgary-machine options:\n  acpi=<OnOffAuto>      - Enable ACPI\n"

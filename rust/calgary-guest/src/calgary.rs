@@ -71,7 +71,6 @@ pub fn find_rio() -> Result<RioTable, String> {
 }
 
 /// One Calgary chip: its register window.
-#[allow(dead_code)] // bbar: for debugging output
 pub struct Chip {
     pub index: usize,
     pub bbar: u32,

@@ -12,12 +12,11 @@ impl Config {
     pub(crate) fn load() -> Config {
         let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
         let mut kv = BTreeMap::new();
-        for tok in cmdline.split_whitespace() {
-            if let Some(rest) = tok.strip_prefix("calgary.") {
-                if let Some((k, v)) = rest.split_once('=') {
-                    kv.insert(k.to_string(), v.to_string());
-                }
-            }
+        add_tokens(&mut kv, &cmdline);
+        // Kernels with a 256-byte command line (x86-64 before 2.6.22) get
+        // the tool's parameters from a file the runner adds to the initramfs.
+        if let Ok(extra) = fs::read_to_string(ARGS_FILE) {
+            add_tokens(&mut kv, &extra);
         }
         for a in std::env::args().skip(1) {
             let a = a.trim_start_matches("--");
@@ -56,6 +55,22 @@ impl Config {
             }
         }
         None
+    }
+}
+
+/// `calgary.key=value` tokens the runner puts into the initramfs when the
+/// kernel's command line is too short for them (same syntax as the command
+/// line; a value here overrides the command line's).
+pub(crate) const ARGS_FILE: &str = "/calgary.args";
+
+/// Adds the `calgary.key=value` tokens of `text` (whitespace-separated).
+pub(crate) fn add_tokens(kv: &mut BTreeMap<String, String>, text: &str) {
+    for tok in text.split_whitespace() {
+        if let Some(rest) = tok.strip_prefix("calgary.") {
+            if let Some((k, v)) = rest.split_once('=') {
+                kv.insert(k.to_string(), v.to_string());
+            }
+        }
     }
 }
 

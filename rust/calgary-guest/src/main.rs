@@ -140,6 +140,51 @@ mod tests {
     }
 
     #[test]
+    fn args_file_tokens_override_the_command_line() {
+        let mut kv = BTreeMap::new();
+        add_tokens(
+            &mut kv,
+            "console=ttyS0 calgary=64k calgary.suite=default calgary.wrap=1",
+        );
+        add_tokens(
+            &mut kv,
+            "calgary.suite=kernel\ncalgary.layout=legacy calgary.bus0_phb=on junk\n",
+        );
+        assert_eq!(kv.get("suite").map(String::as_str), Some("kernel"));
+        assert_eq!(kv.get("wrap").map(String::as_str), Some("1"));
+        assert_eq!(kv.get("layout").map(String::as_str), Some("legacy"));
+        assert_eq!(kv.get("bus0_phb").map(String::as_str), Some("on"));
+        assert_eq!(kv.len(), 4, "{kv:?}");
+    }
+
+    #[test]
+    fn enable_line_of_each_era() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let new = l(&["Calgary: enabling translation on Calgary PHB 0x24"]);
+        assert_eq!(
+            enable_line(&new, "Calgary", 0x24),
+            "enabling translation on Calgary PHB 0x24"
+        );
+        // 2.6.18: decimal bus; PHB 1 must not match PHB 11
+        let old = l(&[
+            "Calgary: enabling translation on PHB 11",
+            "Calgary: enabling translation on PHB 0",
+        ]);
+        assert_eq!(
+            enable_line(&old, "Calgary", 11),
+            "Calgary: enabling translation on PHB 11"
+        );
+        assert_eq!(
+            enable_line(&old, "Calgary", 0),
+            "Calgary: enabling translation on PHB 0"
+        );
+        assert_eq!(
+            enable_line(&old, "Calgary", 1),
+            "enabling translation on Calgary PHB 0x1"
+        );
+    }
+
+    #[test]
     fn reserved_region_from_memmap() {
         assert_eq!(
             cfg("console=ttyS0 memmap=64M$0x10000000 quiet").reserved(),

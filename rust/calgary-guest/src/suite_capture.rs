@@ -186,7 +186,7 @@ pub(crate) fn suite_capture(r: &mut Report, cfg: &Config) {
             "no 'PCI-DMA: Calgary IOMMU detected.' in the capture kernel's log",
         ),
     }
-    let plat = match discover(r, &devs) {
+    let plat = match discover(r, cfg, &devs) {
         Some(p) => p,
         None => return,
     };

@@ -73,7 +73,7 @@ pub(crate) fn suite_default(r: &mut Report, cfg: &Config) {
         ),
         None => {}
     }
-    let plat = discover(r, &devs);
+    let plat = discover(r, cfg, &devs);
     let mut device_phbs = Vec::new();
     if let Some(plat) = &plat {
         match Mem::open(cfg) {

@@ -23,7 +23,7 @@ pub(crate) fn suite_kernel(r: &mut Report, cfg: &Config) {
     {
         info(&format!("dmesg: {l}"));
     }
-    let plat = discover(r, &devs);
+    let plat = discover(r, cfg, &devs);
     if has == Some(false) {
         r.fail(
             "kernel-calgary-driver",
@@ -114,7 +114,7 @@ pub(crate) fn suite_kernel(r: &mut Report, cfg: &Config) {
         }
         for p in &populated {
             let name = format!("kernel-enable-{:#04x}", p.bus);
-            let line = format!("enabling translation on {chipname} PHB {:#x}", p.bus);
+            let line = enable_line(&lines, chipname, p.bus);
             let conf = plat.chip(p).config(p.phb);
             let hw_on = conf & TCE_ENABLE != 0;
             if Some(p.bus) == disabled_bus {
@@ -203,8 +203,12 @@ pub(crate) fn errant_check(
         let t0 = Instant::now();
         edu.dma_from_device(0, io, 4096)?;
         let want = format!("DMA error on {chipname} PHB {:#x}", phb.bus);
+        // 2.6.18's watchdog names the device's bus in decimal.
+        let want_old = format!("calgary_watchdog: DMA error on bus {}, ", phb.bus);
         let line = wait_for(Duration::from_secs(8), || {
-            kmsg_lines().into_iter().find(|l| l.contains(&want))
+            kmsg_lines()
+                .into_iter()
+                .find(|l| l.contains(&want) || l.contains(&want_old))
         });
         let secs = t0.elapsed().as_secs_f64();
         let line = line.ok_or_else(|| {
@@ -224,4 +228,17 @@ pub(crate) fn errant_check(
         Ok(format!("edu->IO {io:#x} (unmapped): '{line}' after {secs:.1}s, slot disabled (PHB_CONFIG={conf:#010x}), memory intact"))
     })();
     r.result(name, res);
+}
+
+/// The line a driver prints when it enables translation on the PHB of
+/// `bus`: from 2.6.19 `enabling translation on Calgary PHB 0x24` (CalIOC2
+/// from 2.6.23), in 2.6.18 `enabling translation on PHB 36` (decimal, no
+/// chip name). The one present in `lines`, else the current form.
+pub(crate) fn enable_line(lines: &[String], chipname: &str, bus: u8) -> String {
+    let old = format!("Calgary: enabling translation on PHB {bus}");
+    if lines.iter().any(|l| l.trim_end().ends_with(&old)) {
+        old
+    } else {
+        format!("enabling translation on {chipname} PHB {bus:#x}")
+    }
 }
