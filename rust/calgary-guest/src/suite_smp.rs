@@ -274,7 +274,7 @@ pub(crate) fn suite_smp(r: &mut Report, cfg: &Config) {
         prefix: "smp-".into(),
         crash_next: false,
     };
-    let Some(plat) = discover(&mut quiet, &devs) else {
+    let Some(plat) = discover(&mut quiet, cfg, &devs) else {
         r.fail(name, "no Calgary platform found");
         return;
     };
