@@ -45,35 +45,6 @@ class Rule:
     why: str = ""
 
 
-# A crash region whose size is resolved once the initrd is known: it ends
-# where QEMU loads the initrd (see crashkernel_to_initrd).
-TO_INITRD = "TO-INITRD"
-# The initrd ends where the firmware's E820 "usable" RAM ends, 128 KiB below
-# the top of below-4G RAM (SeaBIOS keeps that for its tables), and starts a
-# page-rounded size lower. Measured on this machine with 3.0.101 and initrds
-# of 5,000,001, 9,318,400 and 12,345,678 bytes (RAMDISK: 5fb1b000, 5f6fd000,
-# 5f419000 at -m 1536M); the matrix checks the guest's RAMDISK line against it.
-FIRMWARE_TOP = 0x20000
-
-
-def initrd_start(initrd_size: int, below_4g: int) -> int:
-    return below_4g - FIRMWARE_TOP - ((initrd_size + 4095) & ~4095)
-
-
-def crashkernel_to_initrd(param: str, initrd_size: int, below_4g: int) -> str:
-    """'crashkernel=TO-INITRD@880M' -> 'crashkernel=<n>K@880M': the region
-    ends exactly where the initrd of that size starts (initrd_start)."""
-    if TO_INITRD not in param:
-        return param
-    base = param.split("@", 1)[1]
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    base_b = int(base[:-1]) * units[base[-1]] if base[-1] in units else int(base)
-    start = initrd_start(initrd_size, below_4g)
-    if start <= base_b:
-        raise ValueError(f"initrd of {initrd_size} bytes would load at {start:#x}, below the region base {base_b:#x}")
-    return param.replace(TO_INITRD, f"{(start - base_b) >> 10}K")
-
-
 # Machine properties by era. The properties come from the platform work on
 # bus 0 and the 2.6.18/19 layout; a QEMU that does not offer one makes the
 # runner report that kernel as unsupported, never as passed.
@@ -94,17 +65,12 @@ ERA_RULES: list[Rule] = [
     Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@512M",
          why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
     # 2.6.35-3.8: bootmem is memblock, which allocates top-down, so the TCE
-    # tables sit just below whatever is reserved at the top of RAM, and the
-    # capture kernel still maps only [0, end of its RAM). These kernels lack
-    # the 64-bit entry (boot protocol < 2.12), so kexec-tools places the
-    # capture kernel below 896 MiB (0x37ffffff): a region at the top of a
-    # 1536M machine fails with "locate_hole failed" (seen on 3.0.101). The
-    # region therefore starts at 880M and runs up to the first byte of the
-    # initrd QEMU loads at the top of RAM, leaving no free gap above it: the
-    # tables go below 880M, inside what the capture kernel maps.
-    Rule("kdump-region-top", (2, 6, 35), (3, 8), crashkernel=f"crashkernel={TO_INITRD}@880M",
-         why="capture kernel maps [0, end of its RAM), memblock puts the TCE tables at the top of free RAM and "
-             "kexec-tools keeps a pre-3.8 kernel below 896M: region from 880M up to the initrd"),
+    # tables sit high in RAM; the capture kernel still maps everything below
+    # its highest RAM address. The region goes to the top of RAM, just under
+    # the initrd QEMU loads there (below 1536M - 128 KiB of ACPI data, about
+    # 12 MiB for the kdump initramfs), so the tables end up below its end.
+    Rule("kdump-region-top", (2, 6, 35), (3, 8), crashkernel="crashkernel=176M@1344M",
+         why="capture kernel maps [0, end of its RAM) and memblock puts the TCE tables high: crash region at the top"),
 ]
 DEFAULT_CRASHKERNEL = "crashkernel=192M"
 

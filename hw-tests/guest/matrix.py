@@ -112,10 +112,6 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
         return cell
     if tool_args:
         initrd = args_initrd(r, initrd, f"{label}-{variant}", tool_args)
-    if kdump and kernels.TO_INITRD in append:
-        region = kernels.crashkernel_to_initrd(pl.crashkernel, Path(initrd).stat().st_size,
-                                               int(MATRIX_MEM.rstrip("M")) << 20)
-        append = append.replace(pl.crashkernel, region)
     spec = BootSpec(f"{label}/{variant}", k.path, append, initrd, machine,
                     r.matrix_devices(lay), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump,
                     ram_only_direct_map=pl.ram_only_direct_map)
