@@ -1,4 +1,5 @@
-//! Field-level migration images (`calgary_state_export` / `_import`).
+//! Migration: the whole-chip snapshot (`calgary_state_save` / `_load`) and
+//! field-level images (`calgary_state_export` / `_import`).
 
 use std::ffi::c_char;
 
@@ -211,3 +212,63 @@ pub unsafe extern "C" fn calgary_state_import(
     })
 }
 check_abi!(calgary_state_import: unsafe extern "C" fn(*mut sys::CalgaryChip, *const sys::CalgaryPhbImage, *mut c_char, usize) -> bool);
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_state_save(
+    chip: *mut sys::CalgaryChip,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
+    guard("calgary_state_save", 0, || {
+        let Some(c) = chip_ref(chip) else {
+            return 0;
+        };
+        let bytes = c.with(Vec::new(), |chip, _| chip.save());
+        if !buf.is_null() && len >= bytes.len() {
+            // SAFETY: the caller gave `len` writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        }
+        bytes.len()
+    })
+}
+check_abi!(calgary_state_save: unsafe extern "C" fn(*mut sys::CalgaryChip, *mut u8, usize) -> usize);
+
+/// See `calgary-ffi.h`.
+///
+/// # Safety
+/// Pointer arguments are valid for the access the header describes, or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn calgary_state_load(
+    chip: *mut sys::CalgaryChip,
+    buf: *const u8,
+    len: usize,
+    err: *mut c_char,
+    err_len: usize,
+) -> bool {
+    guard("calgary_state_load", false, || {
+        let Some(c) = chip_ref(chip) else {
+            put_str(err, err_len, "no chip");
+            return false;
+        };
+        let bytes: &[u8] = if buf.is_null() || len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller gave `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(buf, len) }
+        };
+        match c.with(Err("internal error".to_string()), |chip, _| {
+            chip.restore(bytes).map_err(|e| e.to_string())
+        }) {
+            Ok(()) => true,
+            Err(msg) => {
+                put_str(err, err_len, &msg);
+                false
+            }
+        }
+    })
+}
+check_abi!(calgary_state_load: unsafe extern "C" fn(*mut sys::CalgaryChip, *const u8, usize, *mut c_char, usize) -> bool);
