@@ -1,0 +1,73 @@
+"""The deterministic twin of a cell: what the TCG plugin (rust/calgary-plugin)
+counted between the marks `calgary-bench` executes around each measured
+window — guest instructions in total, in the kernel, and inside the
+DMA-mapping functions, and calls of the flush functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# DMA-mapping functions counted by the plugin (System.map of the guest
+# kernel; `*` = prefix). Calgary (Linux <= 5.6), intel-iommu 5.4 (own
+# dma_ops) and 6.1 (dma-iommu), the DMA API entry points and dma-direct.
+DMA_SYMS = [
+    "calgary_*", "iommu_range_alloc", "iommu_free", "tce_build", "tce_free",
+    "calgary_tce_cache_blast", "calioc2_tce_cache_blast",
+    "intel_map_page", "intel_unmap_page", "intel_map_sg", "intel_unmap_sg", "intel_unmap",
+    "__intel_map_single", "intel_iommu_*", "domain_mapping", "__domain_mapping",
+    "alloc_iova_fast", "free_iova_fast", "queue_iova", "iommu_flush_iova", "fq_flush_timeout",
+    "qi_submit_sync", "qi_flush_iotlb", "iommu_flush_iotlb_psi", "dma_pte_clear_range",
+    "iommu_dma_*", "__iommu_dma_*", "iommu_map", "iommu_unmap", "__iommu_map", "__iommu_unmap",
+    "dma_map_page_attrs", "dma_unmap_page_attrs", "dma_map_sg_attrs", "dma_unmap_sg_attrs",
+    "__dma_map_sg_attrs", "dma_direct_*", "swiotlb_map",
+]
+# Functions whose calls count IOTLB / TCE-cache flushes the guest asks for.
+FLUSH_SYMS = ("qi_submit_sync", "iommu_flush_iotlb_psi", "iommu_flush_iova", "fq_flush_timeout",
+              "calgary_tce_cache_blast", "calioc2_tce_cache_blast")
+
+
+def plugin_arg(lib: Path, out: Path, system_map: Path) -> str:
+    return f"{lib},out={out},map={system_map},syms={':'.join(DMA_SYMS)}"
+
+
+def pair_marks(doc: dict) -> list[dict]:
+    """Per measured window (in order): the counts between a BEGIN and the
+    following END mark. Raises ValueError when the marks do not pair."""
+    names = [r["name"] for r in doc.get("ranges", [])]
+    out = []
+    begin = None
+    for m in doc.get("marks", []):
+        if m["kind"] == "begin":
+            if begin is not None:
+                raise ValueError("two BEGIN marks without an END")
+            begin = m
+        elif m["kind"] == "end":
+            if begin is None:
+                raise ValueError("an END mark without a BEGIN")
+            d = {k: m[k] - begin[k] for k in ("total", "kernel", "nonkernel")}
+            d["dma"] = sum(e - b for e, b in zip(m["insns"], begin["insns"]))
+            d["flush_calls"] = sum(e - b for n, e, b in zip(names, m["calls"], begin["calls"])
+                                   if n in FLUSH_SYMS)
+            d["map_calls"] = sum(e - b for n, e, b in zip(names, m["calls"], begin["calls"])
+                                 if ("map_page" in n or "map_sg" in n or n.endswith("_map")
+                                     or n.endswith("map_pages")) and "unmap" not in n)
+            by_fn = {n: e - b for n, e, b in zip(names, m["insns"], begin["insns"]) if e - b}
+            d["top"] = sorted(by_fn.items(), key=lambda kv: -kv[1])[:4]
+            out.append(d)
+            begin = None
+    if begin is not None:
+        raise ValueError("a BEGIN mark without an END")
+    return out
+
+
+def load(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def per_byte(d: dict, nbytes: int) -> dict:
+    """Instructions per byte moved (total, kernel, DMA functions) and flushes per MB."""
+    b = max(nbytes, 1)
+    return dict(insn_per_byte=d["total"] / b, kernel_insn_per_byte=d["kernel"] / b,
+                dma_insn_per_byte=d["dma"] / b, flushes_per_mb=d["flush_calls"] / (b / 1e6),
+                maps_per_mb=d["map_calls"] / (b / 1e6))
