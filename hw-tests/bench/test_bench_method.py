@@ -92,6 +92,7 @@ class Profile(unittest.TestCase):
                  ("address_space_translate_iommu", "qemu-system-x86_64"): "xlate",
                  ("flatview_do_translate", "qemu-system-x86_64"): "as",
                  ("[unknown]", "[unknown]"): "guest",
+                 ("[unknown]", "/tmp/perf-13505.map"): "guest",
                  ("tun_get_user", "[kernel.kallsyms]"): "kernel",
                  ("cpu_exec", "qemu-system-x86_64"): "other",
                  ("[unknown]", "/usr/lib/x86_64-linux-gnu/libc.so.6"): "other"}

@@ -26,9 +26,9 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
         kernel = cfg.get("kernel") or guest["KERNEL"]
         env_map = os.environ.get("CALGARY_GUEST_SYSTEM_MAP")
         smap = Path(env_map) if cfg.get("kernel") and env_map else G.system_map(kernel)
-        if not smap or not smap.exists():
-            notes.append(f"- {n}: no System.map for {kernel}: twin not measured")
-            continue
+        if not T.usable_map(smap):
+            notes.append(f"- {n}: no usable System.map for `{Path(kernel).name}` ({smap or 'none found'}): "
+                         "instructions in total and in the kernel only, no DMA-function column")
         out = outdir / f"twin-{n}.json"
         b = Boot(f"twin-{n}", cfg, a.qemu, a.accel, guest["KERNEL"], rd, jobs, net_ok, outdir, progress,
                  plugin=T.plugin_arg(G.PLUGIN, out, smap), cell_stats=C.is_calgary(cfg))
@@ -54,6 +54,8 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
                 hm = cs.get("cache-hits", 0) + cs.get("cache-misses", 0)
                 t["cache_miss_pct"] = cs.get("cache-misses", 0) / hm * 100 if hm else float("nan")
                 t["phb_flushes_per_mb"] = cs.get("flushes", 0) / (nbytes / 1e6) if nbytes else float("nan")
+            if not T.usable_map(smap):
+                t["dma_insn_per_byte"] = t["flushes_per_mb"] = t["maps_per_mb"] = float("nan")
             t["top"] = ", ".join(f"{k} {v / max(nbytes, 1):.3f}" for k, v in d["top"])
             twins[(n, cell)] = t
             rows.append(dict(config=n, cell=cell, bytes=nbytes, insns=d["total"], kernel=d["kernel"], dma=d["dma"],

@@ -53,7 +53,8 @@ def classify(sym: str, dso: str) -> str:
         return "as"
     if dso == "[kernel.kallsyms]" or dso.startswith("[kernel"):
         return "kernel"
-    if s in ("[unknown]", "") and (dso in ("[unknown]", "") or dso.startswith(("[JIT]", "//anon", "[anon"))):
+    # TCG's code buffer is anonymous memory: perf names it /tmp/perf-<pid>.map
+    if s in ("[unknown]", "") and (dso in ("[unknown]", "") or dso.startswith(("[JIT]", "//anon", "[anon", "/tmp/perf-"))):
         return "guest"
     return "other"
 

@@ -27,7 +27,19 @@ FLUSH_SYMS = ("qi_submit_sync", "iommu_flush_iotlb_psi", "iommu_flush_iova", "fq
               "calgary_tce_cache_blast", "calioc2_tce_cache_blast")
 
 
-def plugin_arg(lib: Path, out: Path, system_map: Path) -> str:
+def usable_map(path: Path | None) -> bool:
+    """A real System.map (Debian ships a one-line placeholder: the real one
+    is in its -dbg package)."""
+    if not path or not Path(path).exists():
+        return False
+    with open(path, errors="replace") as f:
+        return sum(1 for _, _ in zip(range(100), f)) >= 100
+
+
+def plugin_arg(lib: Path, out: Path, system_map: Path | None) -> str:
+    """Without a usable System.map the twin has totals only (no DMA-function column)."""
+    if not usable_map(system_map):
+        return f"{lib},out={out}"
     return f"{lib},out={out},map={system_map},syms={':'.join(DMA_SYMS)}"
 
 
