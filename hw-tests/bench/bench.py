@@ -119,7 +119,8 @@ def choose(a, allc: dict, user_kernel: str | None):
         if b and b not in names:
             names.insert(0, b)
     names = list(dict.fromkeys(names))
-    return names, cells, a.reps or reps, a.secs or secs, a.warmup if a.warmup is not None else warmup
+    return (names, cells, a.reps if a.reps is not None else reps, a.secs or secs,
+            a.warmup if a.warmup is not None else warmup)
 
 
 def main(argv=None) -> int:

@@ -106,15 +106,17 @@ class Profile(unittest.TestCase):
             "  qemu-system-x86  4240 100.600000000:      55ab address_space_translate_iommu (/w/qemu)",
             "  qemu-system-x86  4240 100.700000000:  ffffffff81 tun_get_user ([kernel.kallsyms])",
             "       CPU 0/TCG  4242 102.000000000:      55aa calgary_translate (/w/qemu-system-x86_64)",
+            "  qemu-system-x86  4240 100.800000000: sched:sched_switch:  ffffffff82 __schedule ([kernel.kallsyms])",
+            "  qemu-system-x86  4240 100.900000000: cpu-clock/period=5025125/:  55ab vtd_iommu_translate (/w/q)",
             "garbage line"])
         s = P.parse_samples(text)
-        self.assertEqual(len(s), 5)
+        self.assertEqual(len(s), 6, "the context switch is not a CPU sample")
         self.assertEqual(s[1][1:4], (4242, "CPU 0/TCG", "model"))
         w = P.window_shares(s, 100.0, 101.0)
-        self.assertEqual(w["samples"], 4)
-        self.assertEqual((w["model_pct"], w["xlate_pct"], w["guest_pct"], w["kernel_pct"]), (25.0, 25.0, 25.0, 25.0))
-        self.assertEqual(w["emulator_pct"], 50.0)
-        self.assertEqual(w["vcpu_pct"], 50.0)
+        self.assertEqual(w["samples"], 5)
+        self.assertEqual((w["model_pct"], w["xlate_pct"], w["guest_pct"], w["kernel_pct"]), (40.0, 20.0, 20.0, 20.0))
+        self.assertEqual(w["emulator_pct"], 60.0)
+        self.assertEqual(w["vcpu_pct"], 40.0)
         self.assertTrue(math.isnan(P.window_shares(s, 200, 300)["emulator_pct"]))
 
     def test_block_reasons(self):

@@ -84,10 +84,13 @@ class Perf:
         and also every context switch (sched:sched_switch): where threads
         block, which the cpu-clock samples cannot show."""
         self.out = out
-        cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(freq), "-k", "CLOCK_MONOTONIC",
-               "-p", str(pid), "-o", str(out)]
+        cmd = ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-p", str(pid), "-o", str(out)]
         if callgraph:
-            cmd += ["-e", "sched:sched_switch", "--call-graph", "dwarf,16384"]
+            # per-event period: cpu-clock every 1/freq s, every context switch
+            cmd += ["-e", f"cpu-clock/period={10**9 // freq}/", "-e", "sched:sched_switch",
+                    "--call-graph", "dwarf,8192"]
+        else:
+            cmd += ["-e", "cpu-clock", "-F", str(freq)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus_)) if cpus_ else None)
 

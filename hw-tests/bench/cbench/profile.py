@@ -29,8 +29,8 @@ from pathlib import Path
 
 CATEGORIES = ["model", "xlate", "as", "lock", "guest", "kernel", "other"]
 
-_LINE = re.compile(r"^\s*(?P<comm>.*?)\s+(?P<tid>\d+)\s+(?P<time>\d+\.\d+):\s+(?P<ip>[0-9a-f]+)\s+"
-                   r"(?P<sym>.*?)\s+\((?P<dso>[^()]*)\)\s*$")
+_LINE = re.compile(r"^\s*(?P<comm>.*?)\s+(?P<tid>\d+)\s+(?P<time>\d+\.\d+):\s+(?:(?P<event>[\w:/=.,-]+):\s+)?"
+                   r"(?P<ip>[0-9a-f]+)\s+(?P<sym>.*?)\s+\((?P<dso>[^()]*)\)\s*$")
 
 _XLATE = ("address_space_translate_iommu", "address_space_get_iotlb_entry", "memory_region_iommu_",
           "memory_region_get_iommu", "iommu_notify", "memory_region_notify_iommu", "pci_device_iommu_address_space")
@@ -60,11 +60,12 @@ def classify(sym: str, dso: str) -> str:
 
 
 def parse_samples(text: str) -> list[tuple[float, int, str, str, str]]:
-    """(time, tid, comm, category, symbol) per `perf script -F comm,tid,time,ip,sym,dso` line."""
+    """(time, tid, comm, category, symbol) per cpu-clock line of `perf script
+    -F comm,tid,time[,event],ip,sym,dso` (context-switch events are left out)."""
     out = []
     for line in text.splitlines():
         m = _LINE.match(line)
-        if not m:
+        if not m or (m.group("event") and "cpu-clock" not in m.group("event")):
             continue
         sym = m.group("sym")
         out.append((float(m.group("time")), int(m.group("tid")), m.group("comm"),
@@ -95,7 +96,7 @@ def window_shares(samples, t0: float, t1: float) -> dict:
 
 
 def perf_script(data: Path) -> str:
-    p = subprocess.run(["perf", "script", "-i", str(data), "-G", "-F", "comm,tid,time,ip,sym,dso", "--ns"],
+    p = subprocess.run(["perf", "script", "-i", str(data), "-G", "-F", "comm,tid,time,event,ip,sym,dso", "--ns"],
                        capture_output=True, text=True)
     return p.stdout
 

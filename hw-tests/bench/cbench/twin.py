@@ -21,6 +21,8 @@ DMA_SYMS = [
     "iommu_dma_*", "__iommu_dma_*", "iommu_map", "iommu_unmap", "__iommu_map", "__iommu_unmap",
     "dma_map_page_attrs", "dma_unmap_page_attrs", "dma_map_sg_attrs", "dma_unmap_sg_attrs",
     "__dma_map_sg_attrs", "dma_direct_*", "swiotlb_map",
+    # the IO-space allocators' bitmap helpers (Calgary's iommu_range_alloc calls them)
+    "bitmap_find_next_zero_area_off", "__bitmap_set", "__bitmap_clear",
 ]
 # Functions whose calls count IOTLB / TCE-cache flushes the guest asks for.
 FLUSH_SYMS = ("qi_submit_sync", "iommu_flush_iotlb_psi", "iommu_flush_iova", "fq_flush_timeout",
