@@ -54,29 +54,31 @@ class Stats(unittest.TestCase):
 
 class Twin(unittest.TestCase):
     def doc(self, marks):
-        return {"ranges": [{"name": "calgary_map_page"}, {"name": "calgary_tce_cache_blast"}], "marks": marks}
+        return {"ranges": [{"name": "calgary_map_page"}, {"name": "calgary_tce_cache_blast"}, {"name": "nvme_irq"}],
+                "marks": marks}
 
     def mark(self, kind, total, kernel, insns, calls):
         return {"kind": kind, "vcpu": 0, "total": total, "kernel": kernel, "nonkernel": total - kernel,
                 "insns": insns, "calls": calls}
 
     def test_pairs_give_window_counts(self):
-        d = self.doc([self.mark("begin", 1000, 600, [10, 5], [1, 0]),
-                      self.mark("end", 5000, 3600, [410, 45], [41, 2]),
-                      self.mark("begin", 6000, 4000, [500, 50], [50, 2]),
-                      self.mark("end", 6100, 4050, [505, 50], [51, 2])])
+        d = self.doc([self.mark("begin", 1000, 600, [10, 5, 0], [1, 0, 0]),
+                      self.mark("end", 5000, 3600, [410, 45, 99], [41, 2, 7]),
+                      self.mark("begin", 6000, 4000, [500, 50, 99], [50, 2, 7]),
+                      self.mark("end", 6100, 4050, [505, 50, 99], [51, 2, 7])])
         p = T.pair_marks(d)
         self.assertEqual(len(p), 2)
         self.assertEqual((p[0]["total"], p[0]["kernel"], p[0]["nonkernel"], p[0]["dma"]), (4000, 3000, 1000, 440))
         self.assertEqual((p[0]["map_calls"], p[0]["flush_calls"]), (40, 2))
         self.assertEqual(p[0]["top"][0], ("calgary_map_page", 400))
+        self.assertEqual(p[0]["top_extra"], [("nvme_irq", 99)], "an extra range is listed, not summed")
         self.assertEqual((p[1]["total"], p[1]["flush_calls"]), (100, 0))
         pb = T.per_byte(p[0], 2000)
         self.assertEqual((pb["insn_per_byte"], pb["kernel_insn_per_byte"], pb["dma_insn_per_byte"]), (2.0, 1.5, 0.22))
         self.assertEqual(pb["flushes_per_mb"], 1000.0)
 
     def test_unpaired_marks_are_refused(self):
-        b, e = self.mark("begin", 1, 1, [0, 0], [0, 0]), self.mark("end", 2, 2, [0, 0], [0, 0])
+        b, e = self.mark("begin", 1, 1, [0, 0, 0], [0, 0, 0]), self.mark("end", 2, 2, [0, 0, 0], [0, 0, 0])
         for marks in ([b], [e], [b, b, e], [b, e, e]):
             with self.assertRaises(ValueError, msg=[m["kind"] for m in marks]):
                 T.pair_marks(self.doc(marks))

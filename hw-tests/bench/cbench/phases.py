@@ -31,7 +31,8 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
                          "instructions in total and in the kernel only, no DMA-function column")
         out = outdir / f"twin-{n}.json"
         b = Boot(f"twin-{n}", cfg, a.qemu, a.accel, guest["KERNEL"], rd, jobs, net_ok, outdir, progress,
-                 plugin=T.plugin_arg(G.PLUGIN, out, smap), cell_stats=C.is_calgary(cfg))
+                 plugin=T.plugin_arg(G.PLUGIN, out, smap, a.twin_extra.split(",") if a.twin_extra else None),
+                 cell_stats=C.is_calgary(cfg))
         b.run()
         try:
             doc = T.load(out)
@@ -57,6 +58,8 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
             if not T.usable_map(smap):
                 t["dma_insn_per_byte"] = t["flushes_per_mb"] = t["maps_per_mb"] = float("nan")
             t["top"] = ", ".join(f"{k} {v / max(nbytes, 1):.3f}" for k, v in d["top"])
+            if d["top_extra"]:
+                t["top_extra"] = ", ".join(f"{k} {v / max(nbytes, 1):.4f}" for k, v in d["top_extra"])
             twins[(n, cell)] = t
             rows.append(dict(config=n, cell=cell, bytes=nbytes, insns=d["total"], kernel=d["kernel"], dma=d["dma"],
                              map_calls=d["map_calls"], flush_calls=d["flush_calls"], **{k: v for k, v in t.items()}))

@@ -104,9 +104,12 @@ def perf_script(data: Path) -> str:
 # Why a thread left the CPU, from the frames of a sched_switch sample (leaf first).
 BLOCK_REASONS = [
     ("Calgary chip lock", r"lock_contended"),
-    ("BQL", r"bql_lock|qemu_mutex_lock_iothread|qemu_bql"),
-    ("other QEMU mutex", r"qemu_mutex_lock|pthread_mutex_lock|__lll_lock_wait"),
-    ("vCPU halted / waiting for work", r"qemu_cond_wait|qemu_wait_io_event|qemu_sem_wait|qemu_event_wait"),
+    ("BQL wait", r"bql_lock"),
+    ("cross-vCPU work (run_on_cpu)", r"process_queued_cpu_work|run_on_cpu|async_safe_run_on_cpu"),
+    ("other QEMU mutex wait", r"__lll_lock_wait|pthread_mutex_lock|qemu_mutex_lock"),
+    ("waking a lock waiter", r"__lll_lock_wake"),
+    ("vCPU halted / waiting for work", r"qemu_wait_io_event|qemu_cond_wait|qemu_sem_wait|qemu_event_wait"),
+    ("eventfd kick", r"event_notifier_set"),
     ("main loop poll", r"ppoll|qemu_poll_ns|os_host_main_loop_wait|epoll_wait|g_poll|io_uring"),
 ]
 

@@ -91,7 +91,7 @@ def summarize(raw: list[dict], allc: dict, twins: dict[tuple, dict]) -> list[dic
 
 
 def write_csv(path: Path, rows: list[dict], fields: list[str] | None = None) -> None:
-    fields = fields or (list(rows[0].keys()) if rows else ["config"])
+    fields = fields or (list(dict.fromkeys(k for r in rows for k in r)) if rows else ["config"])
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()

@@ -38,11 +38,18 @@ def usable_map(path: Path | None) -> bool:
         return sum(1 for _, _ in zip(range(100), f)) >= 100
 
 
-def plugin_arg(lib: Path, out: Path, system_map: Path | None) -> str:
-    """Without a usable System.map the twin has totals only (no DMA-function column)."""
+def plugin_arg(lib: Path, out: Path, system_map: Path | None, extra: list[str] | None = None) -> str:
+    """Without a usable System.map the twin has totals only (no DMA-function
+    column). `extra`: more symbols (globs) counted and listed, not part of
+    the DMA-function sum (to find where other instructions go)."""
     if not usable_map(system_map):
         return f"{lib},out={out}"
-    return f"{lib},out={out},map={system_map},syms={':'.join(DMA_SYMS)}"
+    return f"{lib},out={out},map={system_map},syms={':'.join(DMA_SYMS + (extra or []))}"
+
+
+def is_dma_fn(name: str) -> bool:
+    """Whether a range the plugin reports is one of DMA_SYMS."""
+    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in DMA_SYMS)
 
 
 def pair_marks(doc: dict) -> list[dict]:
@@ -60,14 +67,15 @@ def pair_marks(doc: dict) -> list[dict]:
             if begin is None:
                 raise ValueError("an END mark without a BEGIN")
             d = {k: m[k] - begin[k] for k in ("total", "kernel", "nonkernel")}
-            d["dma"] = sum(e - b for e, b in zip(m["insns"], begin["insns"]))
+            d["dma"] = sum(e - b for n, e, b in zip(names, m["insns"], begin["insns"]) if is_dma_fn(n))
             d["flush_calls"] = sum(e - b for n, e, b in zip(names, m["calls"], begin["calls"])
                                    if n in FLUSH_SYMS)
             d["map_calls"] = sum(e - b for n, e, b in zip(names, m["calls"], begin["calls"])
                                  if ("map_page" in n or "map_sg" in n or n.endswith("_map")
                                      or n.endswith("map_pages")) and "unmap" not in n)
             by_fn = {n: e - b for n, e, b in zip(names, m["insns"], begin["insns"]) if e - b}
-            d["top"] = sorted(by_fn.items(), key=lambda kv: -kv[1])[:4]
+            d["top"] = sorted(((n, v) for n, v in by_fn.items() if is_dma_fn(n)), key=lambda kv: -kv[1])[:4]
+            d["top_extra"] = sorted(((n, v) for n, v in by_fn.items() if not is_dma_fn(n)), key=lambda kv: -kv[1])[:12]
             out.append(d)
             begin = None
     if begin is not None:
