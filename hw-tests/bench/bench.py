@@ -91,6 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--perf-freq", type=int, default=499, help="perf sampling frequency (Hz)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin QEMU's threads and the peer")
     ap.add_argument("--smp", action="store_true", help="also the 4-vCPU multi-queue profile (chip lock)")
+    ap.add_argument("--smp-configs", help="configurations of the SMP profile (default: user-calgary, premap-faithful)")
     ap.add_argument("--trace", action="store_true", help="also record a translation trace and replay it")
     ap.add_argument("--keep-trace", action="store_true", help="keep the (large) trace log of --trace")
     ap.add_argument("--keep-perf", action="store_true", help="keep perf.data files (large)")

@@ -90,7 +90,9 @@ def run_smp(a, allc, user_kernel, guest, initrd, jobs_for, host_tool, net_ok, pe
     perf with call graphs and context switches: does the chip lock show?"""
     if perf_why:
         return ["## SMP (4 vCPUs)", "", f"- not measured: {perf_why}", ""]
-    names = (["user-calgary"] if user_kernel else []) + ["premap-faithful"]
+    names = (a.smp_configs.split(",") if a.smp_configs else
+             (["user-calgary"] if user_kernel else []) + ["premap-faithful"])
+    names = [n for n in names if n in allc]
     cells = list(C.CELLS["smp"])
     new_peer = None
     if net_ok:
