@@ -252,6 +252,7 @@ def main(argv=None) -> int:
     for cell in [C.cell_id(c) for c in cells]:
         md += [f"## {cell}", ""] + R.cell_table(summary, names, cell)
     md += ["## Goals", ""] + R.goals(summary) + [""]
+    md += R.versus(summary, "user-calgary", "user-intel-lazy") + R.versus(summary, "premap-faithful", "intel-lazy")
     md += extra_md
     st = [f"{b.name:22s} {phb:11s} " + " ".join(f"{k}={v}" for k, v in row.items())
           for bl in boots.values() for b in bl for phb, row in b.stats.items() if row.get("translations")]

@@ -183,6 +183,18 @@ class Plan(unittest.TestCase):
         self.assertAlmostEqual(nm["host_vcpu_frac"], 0.8)
         g = "\n".join(R.goals(s))
         self.assertIn("NOT met in 2 of 2", g)
+        self.assertAlmostEqual(nm["vcpu_ns_per_byte"], (1e9 / 12.5e6 + 1e9 / 15e6) / 2, msg="median of 80 and 66.7 ns/B")
+
+    def test_versus_subtracts_each_baseline(self):
+        nan = float("nan")
+
+        def row(cfg, base, tput, insn, vcpu):
+            return dict(config=cfg, base=base, cell="c", tput_ratio=tput, insn_per_byte=insn, dma_insn_per_byte=nan,
+                        vcpu_ns_per_byte=vcpu, io_ns_per_byte=1.0, emulator_pct=1.0)
+        s = [row("user-nommu", "", 1.0, 0.2, 2.0), row("user-q35", "", 1.0, 0.3, 3.0),
+             row("user-calgary", "user-nommu", 0.9, 0.25, 2.5), row("user-intel-lazy", "user-q35", 0.8, 0.4, 3.1)]
+        md = "\n".join(R.versus(s, "user-calgary", "user-intel-lazy"))
+        self.assertIn("| c | 0.900 / 0.800 | 0.0500 / 0.1000 | – / – | 0.500 / 0.100 | 0.000 / 0.000 |", md)
 
 
 if __name__ == "__main__":

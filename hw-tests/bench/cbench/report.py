@@ -15,7 +15,7 @@ from .configs import parse_cell_id, strip_tag, workload
 SPREAD_GOAL = 10.0  # percent, (max - min) / median
 
 RAW_FIELDS = ["config", "cell", "rep", "mbps", "tps", "bytes", "secs", "guest_cpu", "host_cpu",
-              "host_vcpu_s", "host_io_s", "host_ns_per_byte", "samples", "emulator_pct", "model_pct",
+              "host_vcpu_s", "host_io_s", "host_ns_per_byte", "vcpu_ns_per_byte", "io_ns_per_byte", "samples", "emulator_pct", "model_pct",
               "xlate_pct", "as_pct", "lock_pct", "guest_pct", "kernel_pct", "other_pct"]
 
 
@@ -31,7 +31,9 @@ def raw_rows(boots: dict[str, list], profiles: dict[tuple, dict]) -> list[dict]:
                            tps=float(r.get("tps", "nan")), bytes=nbytes, secs=float(r.get("secs", "nan")),
                            guest_cpu=float(r.get("cpu", "nan")), host_cpu=r.get("host_cpu", float("nan")),
                            host_vcpu_s=r.get("host_vcpu_s"), host_io_s=r.get("host_io_s"),
-                           host_ns_per_byte=hs * 1e9 / nbytes if nbytes else float("nan"))
+                           host_ns_per_byte=hs * 1e9 / nbytes if nbytes else float("nan"),
+                           vcpu_ns_per_byte=r.get("host_vcpu_s", 0.0) * 1e9 / nbytes if nbytes else float("nan"),
+                           io_ns_per_byte=r.get("host_io_s", 0.0) * 1e9 / nbytes if nbytes else float("nan"))
                 row.update({k: v for k, v in profiles.get((b.name, r["id"]), {}).items() if k in RAW_FIELDS})
                 rows.append(row)
     return rows
@@ -58,6 +60,8 @@ def summarize(raw: list[dict], allc: dict, twins: dict[tuple, dict]) -> list[dic
                    spread_pct=stats.spread(mb) * 100, ci95_pct=stats.ci_halfwidth_pct(mb),
                    guest_cpu=stats.median(_col(rows, "guest_cpu")), host_cpu=stats.median(_col(rows, "host_cpu")),
                    host_ns_per_byte=stats.median(_col(rows, "host_ns_per_byte")),
+                   vcpu_ns_per_byte=stats.median(_col(rows, "vcpu_ns_per_byte")),
+                   io_ns_per_byte=stats.median(_col(rows, "io_ns_per_byte")),
                    host_vcpu_frac=stats.median([(r["host_vcpu_s"] or 0) / ((r["host_vcpu_s"] or 0) + (r["host_io_s"] or 0) or 1)
                                                 for r in rows]))
         # profile shares pooled (sample-weighted) over repetitions
@@ -124,6 +128,39 @@ def cell_table(summary: list[dict], names: list[str], cell: str) -> list[str]:
                   f"{f(r['insn_per_byte'], '.2f')} ({f(r['insn_ratio'], '.3f')}) | {f(r['kernel_insn_per_byte'], '.2f')} | "
                   f"{f(r['dma_insn_per_byte'], '.3f')} | {f(r['flushes_per_mb'], '.1f')} | "
                   f"{f(r['emulator_pct'], '.2f')} | {f(r['as_pct'], '.2f')} | {f(r['lock_pct'], '.2f')} |")
+    return md + [""]
+
+
+def versus(summary: list[dict], a: str, b: str) -> list[str]:
+    """Cell by cell, configuration `a` next to `b` (each against its own
+    baseline): throughput, guest instructions per byte beyond the baseline
+    (all, and inside the DMA functions), host CPU per byte by thread kind,
+    the emulator's share."""
+    ra = {r["cell"]: r for r in summary if r["config"] == a}
+    rb = {r["cell"]: r for r in summary if r["config"] == b}
+    base = {(r["config"], r["cell"]): r for r in summary}
+    cells = [c for c in ra if c in rb]
+    if not cells:
+        return []
+    md = [f"## {a} vs {b}, cell by cell", "",
+          f"Each value `{a} / {b}`. Extra insn/B = the twin's guest instructions per byte minus its baseline's; "
+          "vCPU / I/O ns/B = host CPU time per byte of the vCPU thread and of QEMU's other threads, minus the "
+          "baseline's.", "",
+          "| cell | throughput ratio | extra guest insn/B | DMA-fn insn/B | extra vCPU ns/B | extra I/O ns/B | "
+          "emulator % |", "|---|---|---|---|---|---|---|"]
+
+    def extra(r, k):
+        b = base.get((r["base"], r["cell"]))
+        return r[k] - b[k] if b else float("nan")
+
+    for c in cells:
+        x, y = ra[c], rb[c]
+        md.append(f"| {c} | {f(x['tput_ratio'], '.3f')} / {f(y['tput_ratio'], '.3f')} | "
+                  f"{f(extra(x, 'insn_per_byte'), '.4f')} / {f(extra(y, 'insn_per_byte'), '.4f')} | "
+                  f"{f(x['dma_insn_per_byte'], '.4f')} / {f(y['dma_insn_per_byte'], '.4f')} | "
+                  f"{f(extra(x, 'vcpu_ns_per_byte'), '.3f')} / {f(extra(y, 'vcpu_ns_per_byte'), '.3f')} | "
+                  f"{f(extra(x, 'io_ns_per_byte'), '.3f')} / {f(extra(y, 'io_ns_per_byte'), '.3f')} | "
+                  f"{f(x['emulator_pct'], '.2f')} / {f(y['emulator_pct'], '.2f')} |")
     return md + [""]
 
 
