@@ -187,7 +187,8 @@ def main(argv=None) -> int:
     def progress(cfg: str, jid: str) -> None:
         state["n"] += 1
         el = time.monotonic() - t_start
-        sys.stderr.write(f"\r[{state['n']:3d}/{total_runs}] {cfg:22s} {jid:34s} elapsed {el:5.0f}s ")
+        count = f"{state['n']:3d}/{total_runs}" if state["n"] <= total_runs else f"+{state['n'] - total_runs:3d}"
+        sys.stderr.write(f"\r[{count}] {cfg:22s} {jid:34s} elapsed {el:5.0f}s ")
         sys.stderr.flush()
 
     boots: dict[str, list[Boot]] = {n: [] for n in names}
