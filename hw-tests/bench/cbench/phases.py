@@ -19,6 +19,7 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
     columns}, markdown)."""
     twins: dict[tuple, dict] = {}
     rows, notes = [], []
+    nomap: dict[str, list[str]] = {}
     jobs = jobs_for(cells, TWIN_SECS, TWIN_WARMUP, "t")
     rd = initrd("twin", jobs)
     for n in names:
@@ -27,8 +28,7 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
         env_map = os.environ.get("CALGARY_GUEST_SYSTEM_MAP")
         smap = Path(env_map) if cfg.get("kernel") and env_map else G.system_map(kernel)
         if not T.usable_map(smap):
-            notes.append(f"- {n}: no usable System.map for `{Path(kernel).name}` ({smap or 'none found'}): "
-                         "instructions in total and in the kernel only, no DMA-function column")
+            nomap.setdefault(f"`{Path(kernel).name}` ({smap or 'none found'})", []).append(n)
         out = outdir / f"twin-{n}.json"
         b = Boot(f"twin-{n}", cfg, a.qemu, a.accel, guest["KERNEL"], rd, jobs, net_ok, outdir, progress,
                  plugin=T.plugin_arg(G.PLUGIN, out, smap, a.twin_extra.split(",") if a.twin_extra else None),
@@ -81,6 +81,8 @@ def run_twins(a, allc, names, cells, guest, initrd, jobs_for, net_ok, outdir, pr
                   f"{fmt(r['maps_per_mb'], '.1f')} | {fmt(r['flushes_per_mb'], '.2f')} | "
                   f"{fmt(r.get('translations_per_kb'), '.2f')} | {fmt(r.get('tce_fetches_per_kb'), '.3f')} | "
                   f"{fmt(r.get('cache_miss_pct'), '.1f')} | {r['top']} |")
+    notes += [f"- {', '.join(ns)}: no usable System.map for {k}: instructions in total and in the kernel "
+              "only, no DMA-function column" for k, ns in nomap.items()]
     return twins, md + [""] + notes + [""]
 
 
