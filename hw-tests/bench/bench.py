@@ -193,6 +193,7 @@ def main(argv=None) -> int:
 
     boots: dict[str, list[Boot]] = {n: [] for n in names}
     profiles: dict[tuple, dict] = {}
+    emu_syms: dict[str, tuple[int, dict[str, int]]] = {}
     twins: dict[tuple, dict] = {}
     extra_md: list[str] = []
     try:
@@ -208,7 +209,12 @@ def main(argv=None) -> int:
             if b.perf_data:
                 samples = P.parse_samples(P.perf_script(b.perf_data))
                 for r in b.results:
-                    profiles[(b.name, r["id"])] = P.window_shares(samples, r["t0"], r["t1"])
+                    sh = P.window_shares(samples, r["t0"], r["t1"])
+                    profiles[(b.name, r["id"])] = sh
+                    tot, syms = emu_syms.setdefault(n, (0, {}))
+                    for k, v in sh.pop("syms").items():
+                        syms[k] = syms.get(k, 0) + v
+                    emu_syms[n] = (tot + sh["samples"], syms)
                 if not a.keep_perf:
                     b.perf_data.unlink(missing_ok=True)
         sys.stderr.write("\n")
@@ -254,6 +260,7 @@ def main(argv=None) -> int:
         md += [f"## {cell}", ""] + R.cell_table(summary, names, cell)
     md += ["## Goals", ""] + R.goals(summary) + [""]
     md += R.versus(summary, "user-calgary", "user-intel-lazy") + R.versus(summary, "premap-faithful", "intel-lazy")
+    md += P.detail(emu_syms, names)
     md += extra_md
     st = [f"{b.name:22s} {phb:11s} " + " ".join(f"{k}={v}" for k, v in row.items())
           for bl in boots.values() for b in bl for phb, row in b.stats.items() if row.get("translations")]

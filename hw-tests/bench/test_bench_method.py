@@ -120,6 +120,12 @@ class Profile(unittest.TestCase):
         self.assertEqual(w["emulator_pct"], 60.0)
         self.assertEqual(w["vcpu_pct"], 40.0)
         self.assertTrue(math.isnan(P.window_shares(s, 200, 300)["emulator_pct"]))
+        self.assertEqual(w["syms"], {"calgary_translate": 1, "address_space_translate_iommu": 1,
+                                     "vtd_iommu_translate": 1})
+        md = "\n".join(P.detail({"premap-faithful": (w["samples"], w["syms"])}, ["nommu", "premap-faithful"]))
+        self.assertIn("| premap-faithful | 5 | 60.00 | `calgary_translate` 20.00, `address_space_translate_iommu` 20.00, "
+                      "`vtd_iommu_translate` 20.00 |", md)
+        self.assertNotIn("| nommu |", md, "a configuration without samples has no row")
 
     def test_block_reasons(self):
         text = "\n".join([

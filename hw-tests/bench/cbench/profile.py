@@ -92,7 +92,26 @@ def window_shares(samples, t0: float, t1: float) -> dict:
     out["vcpu_pct"] = vcpu / n * 100 if n else float("nan")
     out["emulator_pct"] = out["model_pct"] + out["xlate_pct"] if n else float("nan")
     out["top"] = sorted(syms.items(), key=lambda kv: -kv[1])[:6]
+    out["syms"] = syms
     return out
+
+
+def detail(per_config: dict[str, tuple[int, dict[str, int]]], names: list[str]) -> list[str]:
+    """Markdown: per configuration, the model/xlate/lock symbols that made
+    its emulator share (percent of all QEMU samples in its windows)."""
+    md = ["## Where the emulator share goes (perf, all windows of all repetitions)", "",
+          "| config | samples | model + xlate % | symbols (% of QEMU's samples) |", "|---|---|---|---|"]
+    for n in names:
+        if n not in per_config:
+            continue
+        total, syms = per_config[n]
+        emu = {k: v for k, v in syms.items() if classify(k, "") in ("model", "xlate")}
+        if not total or not emu:
+            continue
+        top = sorted(syms.items(), key=lambda kv: -kv[1])[:8]
+        md.append(f"| {n} | {total} | {sum(emu.values()) / total * 100:.2f} | "
+                  + ", ".join(f"`{k}` {v / total * 100:.2f}" for k, v in top) + " |")
+    return md + [""]
 
 
 def perf_script(data: Path) -> str:
