@@ -13,7 +13,10 @@ HERE = Path(__file__).resolve().parents[1]
 REPO = HERE.parents[1]
 ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calgary-qemu"
-BENCH_TARGET = CACHE / "bench-target"
+# Inside this checkout's own target/: a target directory shared between
+# checkouts lets one checkout's build replace the binary another is about
+# to put in its guest.
+BENCH_TARGET = REPO / "target" / "bench-guest"
 HOST_TOOL = REPO / "target" / "release" / "calgary-bench-host"
 PLUGIN = REPO / "target" / "release" / "libcalgary_plugin.so"
 

@@ -191,6 +191,8 @@ def goals(summary: list[dict]) -> list[str]:
             g.append(f"- Emulator share, {cfg}: at most {f(w['emulator_pct'], '.2f')} % of QEMU's CPU "
                      f"({w['cell']}); goal <= {goal:.0f} %: {'MET' if w['emulator_pct'] <= goal else 'NOT met'}")
     over = [r for r in summary if math.isfinite(r["spread_pct"]) and r["spread_pct"] > SPREAD_GOAL]
+    if not summary:
+        return g + ["- no cell measured"]
     unmeasured = [r for r in summary if not math.isfinite(r["spread_pct"])]
     g.append(f"- Spread <= {SPREAD_GOAL:.0f} % in every cell: "
              + (f"not measurable in {len(unmeasured)} of {len(summary)} cells (fewer than 2 repetitions)"
