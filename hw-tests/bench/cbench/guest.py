@@ -12,7 +12,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 REPO = HERE.parents[1]
 ASSEMBLE = REPO / "guest-images" / "build-initramfs.sh"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calgary-qemu"
 # Inside this checkout's own target/: a target directory shared between
 # checkouts lets one checkout's build replace the binary another is about
 # to put in its guest.

@@ -100,7 +100,7 @@ def detail(per_config: dict[str, tuple[int, dict[str, int]]], names: list[str]) 
     """Markdown: per configuration, the model/xlate/lock symbols that made
     its emulator share (percent of all QEMU samples in its windows)."""
     md = ["## Where the emulator share goes (perf, all windows of all repetitions)", "",
-          "| config | samples | model + xlate % | symbols (% of QEMU's samples) |", "|---|---|---|---|"]
+          "| config | samples | model + xlate % | hottest model, xlate and lock symbols (% of QEMU's samples) |", "|---|---|---|---|"]
     for n in names:
         if n not in per_config:
             continue
