@@ -91,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--perf-freq", type=int, default=499, help="perf sampling frequency (Hz)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin QEMU's threads and the peer")
     ap.add_argument("--smp", action="store_true", help="also the 4-vCPU multi-queue profile (chip lock)")
+    ap.add_argument("--budget", type=float, help="minutes for the timed phase: no repetition is started "
+                                                  "that would not finish in time (the others stay interleaved)")
     ap.add_argument("--smp-configs", help="configurations of the SMP profile (default: user-calgary, premap-faithful)")
     ap.add_argument("--trace", action="store_true", help="also record a translation trace and replay it")
     ap.add_argument("--keep-trace", action="store_true", help="keep the (large) trace log of --trace")
@@ -194,12 +196,22 @@ def main(argv=None) -> int:
     boots: dict[str, list[Boot]] = {n: [] for n in names}
     profiles: dict[tuple, dict] = {}
     emu_syms: dict[str, tuple[int, dict[str, int]]] = {}
+    reps_done_note: list[str] = []
     twins: dict[tuple, dict] = {}
     extra_md: list[str] = []
     try:
         jobs = jobs_for(cells, secs, warmup, "r")
         rd = initrd("timed", jobs)
+        rep_started = {}
         for rep, n in plan:
+            if rep not in rep_started:
+                rep_started[rep] = time.monotonic()
+                if rep and a.budget:
+                    per_rep = (time.monotonic() - t_start) / rep
+                    if time.monotonic() - t_start + per_rep > a.budget * 60:
+                        log(f"\nbench: --budget {a.budget:g} min: stopping after {rep} complete repetition(s)")
+                        reps_done_note.append(f"Stopped after {rep} of {reps} repetitions (--budget {a.budget:g} min).")
+                        break
             b = Boot(f"{n}-r{rep}", allc[n], a.qemu, a.accel, guest["KERNEL"], rd, jobs, net_ok, outdir, progress,
                      pin=pin, perf_freq=0 if perf_why else a.perf_freq)
             b.run()
@@ -248,6 +260,8 @@ def main(argv=None) -> int:
                           else f"off ({perf_why})") + ".", ""]
     if not net_ok:
         md += [f"Network cells skipped: {net_why}.", ""]
+    if reps_done_note:
+        md += reps_done_note + [""]
     md += ["Columns: throughput median over repetitions; spread = (max-min)/median (goal <= 10 %); 95 % CI "
            "half-width of the mean (Student's t); ratio = median of per-repetition ratios to the baseline "
            "(paired: same repetition) with its 95 % CI; host ns/B = CPU time of all QEMU threads per byte "
