@@ -10,7 +10,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-NETNS = "cbench"
+# One namespace per benchmark process: two checkouts benchmarking at once
+# would otherwise delete each other's taps (the taps live inside it, so
+# their names may repeat).
+NETNS = f"cbench{os.getpid()}"
 TAPS = {"e1000": ("cbt1", "10.77.1.1", "10.77.1.2"), "virtio": ("cbt2", "10.77.2.1", "10.77.2.2")}
 PORT = 5001
 
