@@ -69,6 +69,20 @@ class BenchQuick(unittest.TestCase):
             # ratio near 0 or no number; that is what this catches, not speed.
             self.assertTrue(math.isfinite(ratio) and ratio > 0.05, f"{r['workload']} {r['size']}: ratio {ratio}")
 
+    def test_host_cpu_and_profile_per_window(self) -> None:
+        rows = list(csv.DictReader(open(self.out / "raw.csv")))
+        self.assertTrue(rows)
+        for r in rows:
+            ns = float(r["host_ns_per_byte"])
+            self.assertTrue(math.isfinite(ns) and ns > 0, f"{r['config']} {r['cell']}: host ns/B {ns}")
+            self.assertGreater(float(r["host_vcpu_s"]), 0, "the vCPU thread ran in the window")
+        if "perf: `perf record" in (self.out / "results.md").read_text():
+            self.assertTrue(all(int(r["samples"] or 0) > 0 for r in rows), "perf samples in every window")
+            cal = [float(r["model_pct"]) for r in rows if r["config"] == "premap-faithful"]
+            nom = [float(r["model_pct"]) for r in rows if r["config"] == "nommu"]
+            self.assertGreater(max(cal), 0, "Calgary's code appears in the pre-mapped profile")
+            self.assertEqual(max(nom), 0, "no IOMMU model code without an IOMMU")
+
     def test_translation_happened(self) -> None:
         stats = (self.out / "phb-stats.txt").read_text()
         self.assertIn("translations=", stats, "Calgary translated nothing in the pre-mapped run")

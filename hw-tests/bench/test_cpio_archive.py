@@ -7,7 +7,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from bench import cpio_archive
+from cbench.guest import cpio_archive
 
 FILES = {"bench-init": (0o755, b"#!/bin/sh\necho hi\n"),
          "bench-jobs": (0o644, b"net virtio stream 64 2\n"),

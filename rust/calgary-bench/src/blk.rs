@@ -1,10 +1,11 @@
 //! O_DIRECT sequential reads from a block device (guest side).
 
-use crate::cpu;
-use calgary_bench::cli::{next, number, text, unexpected};
+use crate::measure::{self, Work};
+use calgary_bench::cli::{float, next, number, text, unexpected};
 use lexopt::{Arg, Parser};
+use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A zeroed heap buffer aligned to 4 KiB (O_DIRECT needs it).
 struct Aligned {
@@ -44,50 +45,71 @@ fn dev_size(dev: &str) -> u64 {
         .unwrap_or(1 << 30)
 }
 
-pub fn run(mut p: Parser) -> Result<(), String> {
-    let mut dev = "/dev/nvme0n1".to_string();
-    let (mut size, mut secs) = (512 * 1024, 5);
-    while let Some(a) = next(&mut p)? {
-        match a {
-            Arg::Long("dev") => dev = text(&mut p)?,
-            Arg::Long("size") => size = number(&mut p, "size")? as usize,
-            Arg::Long("secs") => secs = number(&mut p, "secs")?,
-            a => return Err(unexpected(a)),
-        }
-    }
-    if size == 0 {
-        return Err("--size must be > 0".into());
-    }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&dev)
-        .map_err(|e| format!("open {dev} O_DIRECT: {e}"))?;
-    let span = (dev_size(&dev) / size as u64).max(1) * size as u64;
+/// Sequential O_DIRECT reads of `size` from `off0` onwards (wrapping inside `span`) until `end`.
+fn read_until(
+    f: &File,
+    dev: &str,
+    size: usize,
+    span: u64,
+    off0: u64,
+    end: Instant,
+) -> Result<Work, String> {
     let mut b = Aligned::new(size)?;
-    let c0 = cpu::sample();
-    let t0 = Instant::now();
-    let end = t0 + Duration::from_secs(secs);
-    let (mut off, mut bytes, mut ios) = (0u64, 0u64, 0u64);
+    let (mut off, mut w) = (off0, Work::default());
     while Instant::now() < end {
         for _ in 0..8 {
             let n = f
                 .read_at(b.buf(), off)
                 .map_err(|e| format!("read {dev}@{off}: {e}"))?;
-            bytes += n as u64;
-            ios += 1;
+            w.bytes += n as u64;
+            w.ops += 1;
             off += size as u64;
             if off >= span {
                 off = 0;
             }
         }
     }
-    let el = t0.elapsed().as_secs_f64();
-    let busy = cpu::busy_between(c0, cpu::sample());
-    println!(
-        "BENCH-RESULT kind=blk mode=read size={size} secs={el:.3} bytes={bytes} mbps={:.3} tps={:.1} cpu={busy:.4}",
-        bytes as f64 * 8.0 / el / 1e6,
-        ios as f64 / el
-    );
+    Ok(w)
+}
+
+pub fn run(mut p: Parser) -> Result<(), String> {
+    let mut dev = "/dev/nvme0n1".to_string();
+    let (mut size, mut secs, mut warmup, mut threads) = (512 * 1024, 5.0, 0.0, 1usize);
+    while let Some(a) = next(&mut p)? {
+        match a {
+            Arg::Long("dev") => dev = text(&mut p)?,
+            Arg::Long("size") => size = number(&mut p, "size")? as usize,
+            Arg::Long("secs") => secs = float(&mut p, "secs")?,
+            Arg::Long("warmup") => warmup = float(&mut p, "warmup")?,
+            Arg::Long("threads") => threads = number(&mut p, "threads")? as usize,
+            a => return Err(unexpected(a)),
+        }
+    }
+    if size == 0 {
+        return Err("--size must be > 0".into());
+    }
+    if threads == 0 || threads > 64 {
+        return Err("--threads must be 1..64".into());
+    }
+    if !(secs.is_finite() && secs >= 0.0 && warmup.is_finite() && warmup >= 0.0) {
+        return Err("--secs / --warmup must be >= 0".into());
+    }
+    let span = (dev_size(&dev) / size as u64).max(1) * size as u64;
+    // Each thread reads its own stretch of the device (its own nvme queue
+    // when the threads run on different vCPUs).
+    let stretch = |i: usize| (span / threads as u64 / size as u64) * size as u64 * i as u64;
+    let open = |_| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&dev)
+            .map_err(|e| format!("open {dev} O_DIRECT: {e}"))
+    };
+    let go = |i, f: File, end| read_until(&f, &dev, size, span, stretch(i), end);
+    if warmup > 0.0 {
+        measure::window(threads, warmup, false, open, go)?;
+    }
+    let w = measure::window(threads, secs, true, open, go)?;
+    println!("{}", measure::report("blk", "read", size, threads, &w));
     Ok(())
 }

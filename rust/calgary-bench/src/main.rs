@@ -3,12 +3,17 @@
 //! peer) is `calgary-bench-host` (rust/calgary-bench-host).
 //!
 //!   calgary-bench premap [--bbar 0xfef00000] [--mem 0x10000000:0x4000000] [--phbs 0,1,..]
-//!   calgary-bench net --server IP[:PORT] --mode stream|maerts|rr --size N --secs S
-//!   calgary-bench blk --dev /dev/nvme0n1 --size N --secs S
+//!   calgary-bench net --server IP[:PORT] --mode stream|maerts|rr --size N --secs S [--warmup W] [--threads T]
+//!   calgary-bench blk --dev /dev/nvme0n1 --size N --secs S [--warmup W] [--threads T]
+//!
+//! net/blk: W seconds of warm-up (not counted), then S measured seconds by
+//! T threads started together; the measured window prints BENCH-MEASURE and
+//! is bracketed by the TCG plugin's marks (rust/calgary-plugin).
 //!   calgary-bench cpu                         one /proc/stat sample (busy idle)
 
 mod blk;
 mod cpu;
+mod measure;
 mod net;
 mod premap;
 

@@ -19,15 +19,25 @@
 //!
 //! Boot the guest with `nokaslr` so System.map addresses hold.
 //!
+//! Marks: a guest program brackets the interval it wants counted with two
+//! otherwise useless instructions, `xchg %bx,%bx` (`66 87 db`, BEGIN) and
+//! `xchg %cx,%cx` (`66 87 c9`, END) (`calgary-bench` does, around each
+//! measured interval). Each one executed outside the kernel half takes a
+//! snapshot of every counter (summed over vCPUs), kept in order in
+//! `marks`; the difference END − BEGIN is that interval's count, the same on
+//! every run of the same guest work (no timing in it).
+//!
 //! JSON (`kernel` = blocks at vaddr >= 0xffff800000000000, `nonkernel` = the
 //! rest: user space, firmware, real-mode boot code):
 //!   `{"total":N,"kernel":N,"nonkernel":N,"vcpus":N,
-//!         "ranges":[{"name":..,"start":"0x..","end":"0x..","insns":N,"calls":N},..]}`
+//!         "ranges":[{"name":..,"start":"0x..","end":"0x..","insns":N,"calls":N},..],
+//!         "marks":[{"kind":"begin"|"end","vcpu":N,"total":N,"kernel":N,
+//!                   "nonkernel":N,"insns":[N per range],"calls":[N per range]},..]}`
 
 #![cfg_attr(test, allow(unused_imports, dead_code))]
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub mod ranges;
 use ranges::Range;
@@ -54,10 +64,49 @@ fn slot_calls(r: usize) -> usize {
     FIXED + 2 * r + 1
 }
 
+/// The two mark instructions (see the module comment).
+pub const MARK_BEGIN: [u8; 3] = [0x66, 0x87, 0xdb];
+pub const MARK_END: [u8; 3] = [0x66, 0x87, 0xc9];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    Begin,
+    End,
+}
+
+impl MarkKind {
+    fn name(self) -> &'static str {
+        match self {
+            MarkKind::Begin => "begin",
+            MarkKind::End => "end",
+        }
+    }
+}
+
+/// Which mark an instruction's bytes are, if any.
+pub fn mark_kind(bytes: &[u8]) -> Option<MarkKind> {
+    if bytes == MARK_BEGIN {
+        Some(MarkKind::Begin)
+    } else if bytes == MARK_END {
+        Some(MarkKind::End)
+    } else {
+        None
+    }
+}
+
+/// One snapshot: every slot's sum over vCPUs when a mark executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub kind: MarkKind,
+    pub vcpu: u32,
+    pub slots: Vec<u64>,
+}
+
 struct State {
     score: *mut sys::qemu_plugin_scoreboard,
     ranges: Vec<Range>,
     out: Option<String>,
+    marks: Mutex<Vec<Mark>>,
 }
 // The scoreboard handle is only used through QEMU's thread-safe API.
 unsafe impl Sync for State {}
@@ -91,6 +140,27 @@ unsafe extern "C" fn tb_trans(_id: sys::qemu_plugin_id_t, tb: *mut sys::qemu_plu
         NONKERNEL
     };
     sys::qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, add, entry(st, space), n as u64);
+    if vaddr < KERNEL_BASE {
+        for i in 0..n {
+            let insn = sys::qemu_plugin_tb_get_insn(tb, i);
+            if sys::qemu_plugin_insn_size(insn) != MARK_BEGIN.len() {
+                continue;
+            }
+            let mut b = [0u8; 3];
+            let got = sys::qemu_plugin_insn_data(insn, b.as_mut_ptr().cast(), b.len());
+            let udata = match mark_kind(&b[..got]) {
+                Some(MarkKind::Begin) => 1usize,
+                Some(MarkKind::End) => 2usize,
+                None => continue,
+            };
+            sys::qemu_plugin_register_vcpu_insn_exec_cb(
+                insn,
+                Some(on_mark),
+                sys::qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                udata as *mut c_void,
+            );
+        }
+    }
     if st.ranges.is_empty()
         || vaddr < KERNEL_BASE && st.ranges.iter().all(|r| r.start >= KERNEL_BASE)
     {
@@ -128,6 +198,24 @@ unsafe extern "C" fn tb_trans(_id: sys::qemu_plugin_id_t, tb: *mut sys::qemu_plu
     }
 }
 
+/// A mark executed: snapshot every slot (the block's inline adds, which run
+/// at its start, are already in).
+#[cfg(not(test))]
+unsafe extern "C" fn on_mark(vcpu: std::ffi::c_uint, udata: *mut c_void) {
+    let Some(st) = STATE.get() else { return };
+    let kind = if udata as usize == 1 {
+        MarkKind::Begin
+    } else {
+        MarkKind::End
+    };
+    let slots = (0..FIXED + 2 * st.ranges.len())
+        .map(|s| sys::qemu_plugin_u64_sum(entry(st, s)))
+        .collect();
+    if let Ok(mut m) = st.marks.lock() {
+        m.push(Mark { kind, vcpu, slots });
+    }
+}
+
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
     for ch in s.chars() {
@@ -145,7 +233,12 @@ fn json_str(s: &str) -> String {
 }
 
 /// Render the report; `get(slot)` returns the sum over vCPUs.
-pub fn render_json(ranges: &[Range], vcpus: i64, get: impl Fn(usize) -> u64) -> String {
+pub fn render_json(
+    ranges: &[Range],
+    vcpus: i64,
+    marks: &[Mark],
+    get: impl Fn(usize) -> u64,
+) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
@@ -169,6 +262,34 @@ pub fn render_json(ranges: &[Range], vcpus: i64, get: impl Fn(usize) -> u64) -> 
             get(slot_calls(i))
         );
     }
+    o.push_str("\n],\"marks\":[");
+    let slot = |m: &Mark, i: usize| m.slots.get(i).copied().unwrap_or(0);
+    for (i, m) in marks.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(
+            o,
+            "\n  {{\"kind\":\"{}\",\"vcpu\":{},\"total\":{},\"kernel\":{},\"nonkernel\":{},",
+            m.kind.name(),
+            m.vcpu,
+            slot(m, TOTAL),
+            slot(m, KERNEL),
+            slot(m, NONKERNEL)
+        );
+        let list = |f: fn(usize) -> usize| {
+            (0..ranges.len())
+                .map(|r| slot(m, f(r)).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let _ = write!(
+            o,
+            "\"insns\":[{}],\"calls\":[{}]}}",
+            list(slot_insns),
+            list(slot_calls)
+        );
+    }
     o.push_str("\n]}\n");
     o
 }
@@ -177,7 +298,8 @@ pub fn render_json(ranges: &[Range], vcpus: i64, get: impl Fn(usize) -> u64) -> 
 unsafe extern "C" fn at_exit(_id: sys::qemu_plugin_id_t, _u: *mut c_void) {
     let Some(st) = STATE.get() else { return };
     let vcpus = sys::qemu_plugin_num_vcpus() as i64;
-    let json = render_json(&st.ranges, vcpus, |slot| {
+    let marks = st.marks.lock().map(|m| m.clone()).unwrap_or_default();
+    let json = render_json(&st.ranges, vcpus, &marks, |slot| {
         sys::qemu_plugin_u64_sum(entry(st, slot))
     });
     match &st.out {
@@ -244,6 +366,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
         score,
         ranges: cfg.ranges,
         out: cfg.out,
+        marks: Mutex::new(Vec::new()),
     });
     sys::qemu_plugin_register_vcpu_tb_trans_cb(id, Some(tb_trans));
     sys::qemu_plugin_register_atexit_cb(id, Some(at_exit), std::ptr::null_mut());

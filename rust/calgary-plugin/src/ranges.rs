@@ -200,9 +200,39 @@ mod tests {
             start: 1,
             end: 2,
         }];
-        let j = crate::render_json(&r, 1, |s| s as u64 * 10);
+        let marks = vec![
+            crate::Mark {
+                kind: crate::MarkKind::Begin,
+                vcpu: 0,
+                slots: vec![100, 90, 10, 7, 1],
+            },
+            crate::Mark {
+                kind: crate::MarkKind::End,
+                vcpu: 2,
+                slots: vec![300, 250, 50, 27, 3],
+            },
+        ];
+        let j = crate::render_json(&r, 1, &marks, |s| s as u64 * 10);
         assert!(j.starts_with("{\"total\":0,\"kernel\":10,\"nonkernel\":20,\"vcpus\":1"));
         assert!(j.contains("\"name\":\"a\\\"b\""));
         assert!(j.contains("\"insns\":30,\"calls\":40"));
+        assert!(j.contains(
+            "{\"kind\":\"begin\",\"vcpu\":0,\"total\":100,\"kernel\":90,\"nonkernel\":10,\"insns\":[7],\"calls\":[1]}"
+        ));
+        assert!(j.contains("{\"kind\":\"end\",\"vcpu\":2,\"total\":300,"));
+        assert!(j.trim_end().ends_with("]}"));
+        let none = crate::render_json(&r, 1, &[], |_| 0);
+        assert!(none.contains("\"marks\":[\n]}"));
+    }
+
+    #[test]
+    fn mark_instructions() {
+        use crate::{mark_kind, MarkKind};
+        assert_eq!(mark_kind(&[0x66, 0x87, 0xdb]), Some(MarkKind::Begin));
+        assert_eq!(mark_kind(&[0x66, 0x87, 0xc9]), Some(MarkKind::End));
+        // xchg %dx,%dx, a plain xchg, a short read: not marks
+        assert_eq!(mark_kind(&[0x66, 0x87, 0xd2]), None);
+        assert_eq!(mark_kind(&[0x87, 0xdb]), None);
+        assert_eq!(mark_kind(&[0x66, 0x87]), None);
     }
 }
