@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use calgary_core::regs;
 use calgary_ffi::*;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 /// Table of PHB p at 0x1000_0000 + p MiB; TCE i maps page 0x4000_0000 + i.
 const TABLE: u64 = 0x1000_0000;
 /// IO pages translated: above the legacy window, below MEM_1, in range.
@@ -50,25 +53,7 @@ unsafe impl Send for Chip {}
 unsafe impl Sync for Chip {}
 
 fn chip() -> Chip {
-    let mut cfg = sys::CalgaryChipConfig {
-        variant: sys::CALGARY_VARIANT_CALGARY,
-        bbar: 0xfef0_0000,
-        chassis: 0,
-        cache_policy: sys::CALGARY_CACHE_FAITHFUL,
-        cache_entries: 64,
-        cache_ways: 4,
-        cache_line: 1,
-        phb: [sys::CalgaryPhbConfig {
-            first_bus: 0,
-            last_bus: 0,
-            mem1_start: 0xe000_0000,
-            mem1_limit: 0xffff_ffff,
-        }; 4],
-    };
-    for (p, c) in cfg.phb.iter_mut().enumerate() {
-        c.first_bus = 0x20 + 4 * p as u8;
-        c.last_bus = c.first_bus;
-    }
+    let cfg = common::chip_config(sys::CALGARY_VARIANT_CALGARY, 1);
     let mut err = [0 as c_char; 160];
     // SAFETY: valid config and buffer.
     let c = unsafe {

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use calgary_core::regs;
 use calgary_ffi::*;
 
+mod common;
+
 /// IO pages each translator cycles through.
 const PAGES: u64 = 8;
 /// The IO address of page 0: above the legacy window, below MEM_1.
@@ -138,25 +140,7 @@ impl Chip {
 }
 
 fn make_chip(variant: u32, line: u32, ram: &Ram) -> Chip {
-    let mut cfg = sys::CalgaryChipConfig {
-        variant,
-        bbar: 0xfef0_0000,
-        chassis: 0,
-        cache_policy: sys::CALGARY_CACHE_FAITHFUL,
-        cache_entries: 64,
-        cache_ways: 4,
-        cache_line: line,
-        phb: [sys::CalgaryPhbConfig {
-            first_bus: 0,
-            last_bus: 0,
-            mem1_start: 0xe000_0000,
-            mem1_limit: 0xffff_ffff,
-        }; 4],
-    };
-    for (p, c) in cfg.phb.iter_mut().enumerate() {
-        c.first_bus = 0x20 + 4 * p as u8;
-        c.last_bus = c.first_bus;
-    }
+    let cfg = common::chip_config(variant, line);
     let mut err = [0 as c_char; 160];
     // SAFETY: valid config and buffer; ram outlives the chip (the test
     // frees the chip before dropping it).

@@ -2,25 +2,12 @@
 //! machine's `inject=` list call.
 
 use calgary_ffi::*;
+
+mod common;
 use std::ffi::{c_char, CStr};
 
 fn chip(variant: u32) -> *mut sys::CalgaryChip {
-    let phb = |p: u8| sys::CalgaryPhbConfig {
-        first_bus: 0x20 + 4 * p,
-        last_bus: 0x20 + 4 * p,
-        mem1_start: 0xe000_0000,
-        mem1_limit: 0xffff_ffff,
-    };
-    let cfg = sys::CalgaryChipConfig {
-        variant,
-        bbar: 0xfef0_0000,
-        chassis: 0,
-        cache_policy: sys::CALGARY_CACHE_FAITHFUL,
-        cache_entries: 64,
-        cache_ways: 4,
-        cache_line: 1,
-        phb: [phb(0), phb(1), phb(2), phb(3)],
-    };
+    let cfg = common::chip_config(variant, 1);
     let mut err = [0 as c_char; 160];
     let c = unsafe {
         calgary_chip_new(

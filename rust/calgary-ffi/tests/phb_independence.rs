@@ -11,6 +11,8 @@ use std::time::Duration;
 use calgary_core::regs;
 use calgary_ffi::*;
 
+mod common;
+
 const TABLE0: u64 = 0x1000_0000;
 const TABLE1: u64 = 0x2000_0000;
 const IO: u64 = 0x0100_0000;
@@ -73,25 +75,7 @@ fn a_stuck_translation_on_one_phb_does_not_block_another() {
         cv: Condvar::new(),
         entered: AtomicBool::new(false),
     }));
-    let mut cfg = sys::CalgaryChipConfig {
-        variant: sys::CALGARY_VARIANT_CALGARY,
-        bbar: 0xfef0_0000,
-        chassis: 0,
-        cache_policy: sys::CALGARY_CACHE_FAITHFUL,
-        cache_entries: 64,
-        cache_ways: 4,
-        cache_line: 1,
-        phb: [sys::CalgaryPhbConfig {
-            first_bus: 0,
-            last_bus: 0,
-            mem1_start: 0xe000_0000,
-            mem1_limit: 0xffff_ffff,
-        }; 4],
-    };
-    for (p, c) in cfg.phb.iter_mut().enumerate() {
-        c.first_bus = 0x20 + 4 * p as u8;
-        c.last_bus = c.first_bus;
-    }
+    let cfg = common::chip_config(sys::CALGARY_VARIANT_CALGARY, 1);
     let mut err = [0 as c_char; 160];
     // SAFETY: valid config and buffer; the gate is leaked (lives forever).
     let raw = unsafe {
