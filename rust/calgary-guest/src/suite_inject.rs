@@ -31,14 +31,7 @@ pub(crate) fn fetch_fail_check(
         return;
     };
     let res = (|| -> Result<String, String> {
-        let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
-            .map_err(|_| format!("{ifn} has no DHCP lease"))?;
-        let server = lease
-            .lines()
-            .find_map(|l| l.strip_prefix("serverid="))
-            .filter(|s| !s.is_empty())
-            .ok_or(format!("{ifn}: no DHCP server id"))?
-            .to_string();
+        let server = dhcp_server(&ifn)?;
         info(&format!(
             "inject-fetch phb={} bus={:#04x} via={ifn} server={server}",
             Platform::name(&phb),

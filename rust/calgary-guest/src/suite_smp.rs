@@ -119,14 +119,7 @@ fn nvme_worker(path: &str, min: u32, pace: &Pace) -> Outcome {
 
 /// Rounds of a TFTP download through interface `ifn`, md5 checked.
 fn net_worker(ifn: &str, blob: &str, md5: &str, min: u32, pace: &Pace) -> Outcome {
-    let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
-        .map_err(|_| format!("{ifn} has no DHCP lease (net check failed?)"))?;
-    let server = lease
-        .lines()
-        .find_map(|l| l.strip_prefix("serverid="))
-        .filter(|s| !s.is_empty())
-        .ok_or(format!("{ifn}: no DHCP server id"))?
-        .to_string();
+    let server = dhcp_server(ifn)?;
     let local = format!("/tmp/smp-{blob}.{ifn}");
     let mut bytes = 0;
     let (mut done, mut counted) = (0, false);

@@ -112,14 +112,7 @@ pub(crate) fn wrap_nvme(cfg: &Config, path: &str, pages: u64) -> Result<String, 
 }
 
 pub(crate) fn wrap_tftp(cfg: &Config, ifn: &str, pages: u64) -> Result<String, String> {
-    let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
-        .map_err(|_| format!("{ifn} has no DHCP lease"))?;
-    let server = lease
-        .lines()
-        .find_map(|l| l.strip_prefix("serverid="))
-        .filter(|s| !s.is_empty())
-        .ok_or(format!("{ifn}: no DHCP server id"))?
-        .to_string();
+    let server = dhcp_server(ifn)?;
     let blob = cfg.get_or("blob", "blob.bin");
     let want = cfg.get("blob_md5").ok_or("no calgary.blob_md5= given")?;
     // About 2 IO pages per 1400-byte TFTP block (RX buffer + ACK).

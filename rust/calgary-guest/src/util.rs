@@ -195,3 +195,17 @@ pub(crate) fn max_ram_phys() -> u64 {
     let s = fs::read_to_string("/proc/iomem").unwrap_or_default();
     devmem_premap::ram_end(&s).unwrap_or(512 << 20)
 }
+
+/// The DHCP server of interface `ifn`, from the lease busybox's udhcpc
+/// script left in `/tmp/dhcp-<ifn>` (the TFTP server of the runner's
+/// user-mode network).
+pub(crate) fn dhcp_server(ifn: &str) -> Result<String, String> {
+    let lease = fs::read_to_string(format!("/tmp/dhcp-{ifn}"))
+        .map_err(|_| format!("{ifn} has no DHCP lease (net check failed?)"))?;
+    lease
+        .lines()
+        .find_map(|l| l.strip_prefix("serverid="))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or(format!("{ifn}: no DHCP server id"))
+}
