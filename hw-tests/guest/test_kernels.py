@@ -137,6 +137,17 @@ class Planning(unittest.TestCase):
         p = kernels.plan(self.img("3.10.0"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M"))
 
+    def test_inject_plan_needs_nvme(self):
+        from types import SimpleNamespace
+
+        import inject_checks
+        r = SimpleNamespace(props={"inject", "bus0-phb", "layout"})
+        ok, why = inject_checks.wanted(r, self.img("2.6.27.57"), kernels.plan(self.img("2.6.27.57")))
+        self.assertFalse(ok)
+        self.assertIn("nvme", why)
+        img = self.img("4.4.178")
+        self.assertEqual(inject_checks.wanted(r, img, kernels.plan(img)), (True, ""))
+
     def test_calioc2_by_version_and_by_image(self):
         self.assertFalse(kernels.plan(self.img("2.6.22")).calioc2[0])
         self.assertIn("no CalIOC2 support", kernels.plan(self.img("2.6.22")).calioc2[1])
