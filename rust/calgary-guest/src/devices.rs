@@ -283,7 +283,7 @@ pub(crate) fn optional(cfg: &Config, what: &str) -> bool {
 }
 
 pub(crate) fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::os::unix::fs::FileExt;
     let opt = optional(cfg, "nvme");
     let path = match wait_device(dev, opt, || nvme_block(dev)) {
         Ok(b) => b,
@@ -308,12 +308,7 @@ pub(crate) fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
         wbuf.as_mut_slice().copy_from_slice(&data);
         let t0 = Instant::now();
         {
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(sys::O_DIRECT)
-                .open(&path)
-                .map_err(|e| format!("open {path}: {e}"))?;
+            let f = sys::open_direct(&path, true)?;
             f.write_all_at(wbuf.as_slice(), off)
                 .map_err(|e| format!("O_DIRECT write: {e}"))?;
             f.sync_all().map_err(|e| format!("fsync: {e}"))?;
@@ -321,11 +316,7 @@ pub(crate) fn nvme_check(r: &mut Report, cfg: &Config, dev: &PciDev) {
         let _ = fs::write("/proc/sys/vm/drop_caches", "3");
         let mut rbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
         {
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(sys::O_DIRECT)
-                .open(&path)
-                .map_err(|e| format!("open {path}: {e}"))?;
+            let f = sys::open_direct(&path, false)?;
             f.read_exact_at(rbuf.as_mut_slice(), off)
                 .map_err(|e| format!("O_DIRECT read: {e}"))?;
         }

@@ -17,7 +17,7 @@
 //! `calgary.max_secs=`.
 
 use crate::*;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 
 /// The seed of round N's disk data (migrate_load.py computes the same
 /// pattern to check the backing file): N times an odd constant moves the
@@ -295,12 +295,7 @@ fn disk_round(path: &str, round: u32, len: usize, slots: u64) -> Result<u64, Str
     let data = disk_pattern(round_seed(round), len);
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     wbuf.as_mut_slice()[..len].copy_from_slice(&data);
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(sys::O_DIRECT)
-        .open(path)
-        .map_err(|e| format!("open {path}: {e}"))?;
+    let f = sys::open_direct(&path, true)?;
     f.write_all_at(&wbuf.as_slice()[..len], off)
         .map_err(|e| format!("O_DIRECT write at {off:#x}: {e}"))?;
     f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;

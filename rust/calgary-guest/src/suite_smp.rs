@@ -6,7 +6,7 @@
 //! `smp-end`) that every PHB's translation counter moved in the window.
 
 use crate::*;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Online CPUs from `/sys/devices/system/cpu/online` ("0-3", "0,2-3").
@@ -86,12 +86,7 @@ fn nvme_worker(path: &str, min: u32, pace: &Pace) -> Outcome {
     let len = 1usize << 20;
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     let mut rbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(sys::O_DIRECT)
-        .open(path)
-        .map_err(|e| format!("open {path}: {e}"))?;
+    let f = sys::open_direct(&path, true)?;
     let (mut done, mut counted) = (0, false);
     while pace.more(done, min, &mut counted) {
         let i = done;

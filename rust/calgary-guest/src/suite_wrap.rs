@@ -76,7 +76,7 @@ pub(crate) fn wrap_check(r: &mut Report, cfg: &Config, plat: &Platform, devs: &[
 }
 
 pub(crate) fn wrap_nvme(cfg: &Config, path: &str, pages: u64) -> Result<String, String> {
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::os::unix::fs::FileExt;
     let seed: u32 = cfg
         .get("disk_seed")
         .and_then(|s| s.parse().ok())
@@ -84,11 +84,7 @@ pub(crate) fn wrap_nvme(cfg: &Config, path: &str, pages: u64) -> Result<String, 
     let off = cfg.get("disk_off").and_then(parse_num).unwrap_or(1 << 20);
     let len = 4usize << 20;
     let want = disk_pattern(seed, len);
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(sys::O_DIRECT)
-        .open(path)
-        .map_err(|e| format!("open {path}: {e}"))?;
+    let f = sys::open_direct(&path, false)?;
     let mut buf = sys::AlignedBuf::new(1 << 20).ok_or("allocation failed")?;
     let passes = pages.div_ceil((len / 4096) as u64);
     for pass in 0..passes {

@@ -72,3 +72,15 @@ impl Drop for AlignedBuf {
         unsafe { std::alloc::dealloc(self.ptr, self.layout) }
     }
 }
+
+/// Opens a block device (or file) with O_DIRECT, for reading, or for
+/// reading and writing, so that its DMA bypasses the page cache.
+pub(crate) fn open_direct(path: &str, write: bool) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(O_DIRECT)
+        .open(path)
+        .map_err(|e| format!("open {path}: {e}"))
+}
