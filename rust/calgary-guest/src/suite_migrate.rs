@@ -295,7 +295,7 @@ fn disk_round(path: &str, round: u32, len: usize, slots: u64) -> Result<u64, Str
     let data = disk_pattern(round_seed(round), len);
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     wbuf.as_mut_slice()[..len].copy_from_slice(&data);
-    let f = sys::open_direct(&path, true)?;
+    let f = sys::open_direct(path, true)?;
     f.write_all_at(&wbuf.as_slice()[..len], off)
         .map_err(|e| format!("O_DIRECT write at {off:#x}: {e}"))?;
     f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;

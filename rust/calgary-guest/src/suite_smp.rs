@@ -86,7 +86,7 @@ fn nvme_worker(path: &str, min: u32, pace: &Pace) -> Outcome {
     let len = 1usize << 20;
     let mut wbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
     let mut rbuf = sys::AlignedBuf::new(len).ok_or("allocation failed")?;
-    let f = sys::open_direct(&path, true)?;
+    let f = sys::open_direct(path, true)?;
     let (mut done, mut counted) = (0, false);
     while pace.more(done, min, &mut counted) {
         let i = done;

@@ -84,7 +84,7 @@ pub(crate) fn wrap_nvme(cfg: &Config, path: &str, pages: u64) -> Result<String, 
     let off = cfg.get("disk_off").and_then(parse_num).unwrap_or(1 << 20);
     let len = 4usize << 20;
     let want = disk_pattern(seed, len);
-    let f = sys::open_direct(&path, false)?;
+    let f = sys::open_direct(path, false)?;
     let mut buf = sys::AlignedBuf::new(1 << 20).ok_or("allocation failed")?;
     let passes = pages.div_ceil((len / 4096) as u64);
     for pass in 0..passes {
