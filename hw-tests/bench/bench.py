@@ -90,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-perf", action="store_true", help="no perf profile (emulator share empty)")
     ap.add_argument("--perf-freq", type=int, default=499, help="perf sampling frequency (Hz)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin QEMU's threads and the peer")
+    ap.add_argument("--no-prealloc", action="store_true",
+                    help="timed boots without -mem-prealloc (guest RAM faulted in, and collapsed into huge "
+                         "pages by khugepaged, while the cells run)")
     ap.add_argument("--smp", action="store_true", help="also the 4-vCPU multi-queue profile (chip lock)")
     ap.add_argument("--budget", type=float, help="minutes for the timed phase: no repetition is started "
                                                   "that would not finish in time (the others stay interleaved)")
@@ -213,7 +216,7 @@ def main(argv=None) -> int:
                         reps_done_note.append(f"Stopped after {rep} of {reps} repetitions (--budget {a.budget:g} min).")
                         break
             b = Boot(f"{n}-r{rep}", allc[n], a.qemu, a.accel, guest["KERNEL"], rd, jobs, net_ok, outdir, progress,
-                     pin=pin, perf_freq=0 if perf_why else a.perf_freq)
+                     pin=pin, perf_freq=0 if perf_why else a.perf_freq, prealloc=not a.no_prealloc)
             b.run()
             boots[n].append(b)
             if b.error:

@@ -157,6 +157,15 @@ class Plan(unittest.TestCase):
         self.assertTrue(H.is_vcpu("CPU 0/TCG") and H.is_vcpu("CPU 3/KVM"))
         self.assertFalse(H.is_vcpu("qemu-system-x86") or H.is_vcpu("worker"))
 
+    def test_timed_boots_preallocate_guest_ram(self):
+        from cbench.boot import Boot
+        cfg = C.configs(None)["premap-faithful"]
+        jobs = [("blk-nvme-read-4096", "blk", "nvme", "read", 4096, 1.0, 3.0)]
+        mk = lambda **kw: Boot("x", cfg, Path("/q"), "tcg", "/k", Path("/i"), jobs, False, Path("/tmp"),  # noqa: E731
+                               None, **kw).command("/tmp/q.sock")
+        self.assertIn("-mem-prealloc", mk())
+        self.assertNotIn("-mem-prealloc", mk(prealloc=False))
+
     def test_cell_ids_round_trip(self):
         for c in C.CELLS["all"] + C.CELLS["smp"]:
             self.assertEqual(C.parse_cell_id(C.cell_id(c)), c)

@@ -45,6 +45,32 @@ class Rule:
     why: str = ""
 
 
+# A crashkernel value computed at boot time from the initramfs' size
+# (crash_region_below_initrd).
+CRASH_BELOW_INITRD = "crashkernel=below-initrd"
+CRASH_CAP_MIB = 1024
+CRASH_BASE_MIB = 512
+PAGE = 4096
+
+
+def crash_region_below_initrd(initrd_size: int, log_buf: int, cap_mib: int = CRASH_CAP_MIB,
+                              base_mib: int = CRASH_BASE_MIB) -> str:
+    """`mem=` and `crashkernel=` for a 2.6.35-3.8 kernel. With RAM capped at
+    cap_mib, setup_arch allocates the `log_buf_len=` buffer first (top-down,
+    at [cap - log_buf, cap)), then relocate_initrd moves QEMU's initrd right
+    below it, [top - PAGE_ALIGN(size), top); the crash region fills
+    [base, that start) exactly (a crashkernel=size@base reservation must be
+    free in full), leaving no free page above it. Measured on 3.0.101 with
+    memblock=debug."""
+    cap = cap_mib << 20
+    top = cap - log_buf
+    start = top - (initrd_size + PAGE - 1) // PAGE * PAGE
+    base = base_mib << 20
+    if start - base < 64 << 20:
+        raise ValueError(f"initramfs of {initrd_size} bytes leaves {(start - base) >> 20} MiB for the crash region")
+    return f"mem={cap_mib}M crashkernel={(start - base) >> 10}K@{base_mib}M"
+
+
 # Machine properties by era. The properties come from the platform work on
 # bus 0 and the 2.6.18/19 layout; a QEMU that does not offer one makes the
 # runner report that kernel as unsupported, never as passed.
@@ -64,13 +90,21 @@ ERA_RULES: list[Rule] = [
     # RAM address: a crash region above the tables lets it reach them.
     Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@512M",
          why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
-    # 2.6.35-3.8: bootmem is memblock, which allocates top-down, so the TCE
-    # tables sit high in RAM; the capture kernel still maps everything below
-    # its highest RAM address. The region goes to the top of RAM, just under
-    # the initrd QEMU loads there (below 1536M - 128 KiB of ACPI data, about
-    # 12 MiB for the kdump initramfs), so the tables end up below its end.
-    Rule("kdump-region-top", (2, 6, 35), (3, 8), crashkernel="crashkernel=176M@1344M",
-         why="capture kernel maps [0, end of its RAM) and memblock puts the TCE tables high: crash region at the top"),
+    # 2.6.35-3.8: bootmem is memblock, which allocates top-down: the TCE
+    # tables land in the highest free RAM below 4 GiB. The capture kernel
+    # maps [0, end of its RAM) (the tables must lie below the region's end)
+    # but, until its own page tables are up, only the first GiB (head_64.S
+    # level2_ident_pgt), where kexec-tools puts the boot parameters at the
+    # top of the region; and kexec-tools loads a boot-protocol < 2.12 bzImage
+    # below 896 MiB. Measured on 3.0.101 (memblock=debug): before the
+    # reservation only the initrd sits high. So the kernel is given 1 GiB
+    # (mem=1024M: the log buffer, then QEMU's initrd, move to the top of that
+    # GiB) and the region ends exactly where the moved initrd begins
+    # (crash_region_below_initrd):
+    # nothing is free above the region, so the tables go below its start.
+    Rule("kdump-region-below-initrd", (2, 6, 35), (3, 8), crashkernel=CRASH_BELOW_INITRD,
+         why="memblock puts the TCE tables in the highest free RAM and the capture kernel maps only its first GiB "
+             "early: mem=1024M, crash region from 512 MiB up to the moved initrd, tables below it"),
 ]
 DEFAULT_CRASHKERNEL = "crashkernel=192M"
 

@@ -53,6 +53,11 @@ def args_initrd(r: Runner, base: str, label: str, args: str) -> str:
     return str(out)
 
 
+# The kernel log buffer the matrix asks for (log_buf_len=): large enough for
+# memblock=debug; 2.6.35-3.8 allocate it before the kdump reservation.
+LOG_BUF_BYTES = 1 << 20
+
+
 def kdump_initrd(r: Runner, kernel: str, label: str) -> str:
     """The base initramfs plus an appended archive holding the capture
     kernel (the same image) and the initramfs it boots with."""
@@ -91,7 +96,7 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
     machine = f"calgary,chips={MATRIX_CHIPS},variant={chip_variant},tce-cache={r.args.cache}"
     machine += "".join(f",{p}={v}" for p, v in pl.machine)
     optional = [n for n, req in (("virtio", pl.virtio_required), ("nvme", pl.nvme_required)) if not req]
-    common = (f"loglevel=7 log_buf_len=1M {' '.join(pl.append)} calgary.suite=kernel calgary.cache={r.args.cache} "
+    common = (f"loglevel=7 log_buf_len={LOG_BUF_BYTES >> 20}M {' '.join(pl.append)} calgary.suite=kernel calgary.cache={r.args.cache} "
               f"calgary.blob_md5={r.blob_md5} calgary.sync=1"
               + (f" calgary.optional={','.join(optional)}" if optional else "")
               + (f" {lay.guest_args()}" if lay.guest_args() else ""))
@@ -105,13 +110,16 @@ def matrix_cell(r: Runner, k: kernels.KernelImage, pl: kernels.Plan, label: str,
             extra += f" {pl.crashkernel} calgary.kdump=1"
     initrd = kdump_initrd(r, k.path, label) if kdump else r.env["INITRD"]
     append, tool_args = split_cmdline(base_append(f"{common} {extra} {r.args.append}"), k.cmdline_max)
+    if tool_args:
+        initrd = args_initrd(r, initrd, f"{label}-{variant}", tool_args)
+    if kdump and pl.crashkernel == kernels.CRASH_BELOW_INITRD:
+        append = append.replace(pl.crashkernel, kernels.crash_region_below_initrd(Path(initrd).stat().st_size,
+                                                                                   LOG_BUF_BYTES))
     if k.cmdline_max is not None and len(append) > k.cmdline_max:
         cell.status = "unsupported"
         cell.reason = (f"unsupported: the kernel keeps {k.cmdline_max} characters of its command line; even without "
                        f"the tool's parameters it needs {len(append)}: {append}")
         return cell
-    if tool_args:
-        initrd = args_initrd(r, initrd, f"{label}-{variant}", tool_args)
     spec = BootSpec(f"{label}/{variant}", k.path, append, initrd, machine,
                     r.matrix_devices(lay), timeout, mem=MATRIX_MEM, chips=MATRIX_CHIPS, kdump=kdump,
                     ram_only_direct_map=pl.ram_only_direct_map)

@@ -133,9 +133,22 @@ class Planning(unittest.TestCase):
         p = kernels.plan(self.img("2.6.32"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@512M"))
         p = kernels.plan(self.img("3.0.101"))
-        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=176M@1344M"))
+        self.assertEqual((p.append, p.crashkernel), ([], kernels.CRASH_BELOW_INITRD))
         p = kernels.plan(self.img("3.10.0"))
         self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M"))
+
+    def test_crash_region_ends_at_the_moved_initrd(self):
+        # 1 GiB cap, 1 MiB log buffer at its top: the initrd (9,397,987 bytes
+        # = 2295 pages) moves to [1023 MiB - 2295 pages, 1023 MiB); the region
+        # runs from 512 MiB to there (3.0.101: "Move RAMDISK ... to 3f609000").
+        s = kernels.crash_region_below_initrd(9_397_987, 1 << 20)
+        self.assertEqual(s, "mem=1024M crashkernel=514084K@512M")
+        size_k = int(s.split("crashkernel=")[1].split("K@")[0])
+        self.assertEqual((512 << 20) + (size_k << 10), 0x3f609000)
+        # A page-multiple initramfs leaves no gap either.
+        self.assertEqual(kernels.crash_region_below_initrd(4096, 0), "mem=1024M crashkernel=524284K@512M")
+        with self.assertRaises(ValueError):
+            kernels.crash_region_below_initrd(500 << 20, 1 << 20)
 
     def test_inject_plan_needs_nvme(self):
         from types import SimpleNamespace

@@ -51,17 +51,19 @@ def stats_delta(a: dict, b: dict) -> dict:
 class Boot:
     """Options: smp, queues, pin=(vcpu_cpus, io_cpus) or None, perf_freq (0 =
     no perf), callgraph, plugin (the -plugin argument), cell_stats (QMP
-    statistics at each window's edges: only for untimed boots), trace."""
+    statistics at each window's edges: only for untimed boots), trace,
+    prealloc (-mem-prealloc)."""
 
     def __init__(self, name: str, cfg: dict, qemu: Path, accel: str, guest_kernel: str, initrd: Path,
                  jobs: list[tuple], net: bool, outdir: Path, progress, *, smp: int = 1, queues: int = 1,
                  pin=None, perf_freq: int = 0, callgraph: bool = False, plugin: str | None = None,
-                 cell_stats: bool = False, trace: Path | None = None):
+                 cell_stats: bool = False, trace: Path | None = None, prealloc: bool = True):
         self.name, self.cfg, self.qemu, self.accel = name, cfg, qemu, accel
         self.kernel = cfg.get("kernel") or guest_kernel
         self.initrd, self.jobs, self.net, self.outdir, self.progress = initrd, jobs, net, outdir, progress
         self.smp, self.queues, self.pin, self.perf_freq, self.callgraph = smp, queues, pin, perf_freq, callgraph
         self.plugin, self.cell_stats, self.trace = plugin, cell_stats, trace
+        self.prealloc = prealloc
         self.results: list[dict] = []
         self.stats: dict[str, dict] = {}
         self.console: list[str] = []
@@ -81,6 +83,11 @@ class Boot:
                "-nographic", "-no-reboot", "-no-shutdown", "-nodefaults", "-serial", "stdio",
                *FIRMWARE, "-kernel", self.kernel, "-initrd", str(self.initrd), "-append", append,
                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+        if self.prealloc:
+            # All guest RAM faulted in at start: QEMU madvises it for
+            # transparent huge pages, so it is backed by huge pages before
+            # the first cell instead of being collapsed during the run.
+            cmd += ["-mem-prealloc"]
         if self.cfg.get("intel"):
             cmd += ["-device", "intel-iommu,intremap=off"]
         cmd += device_args(self.cfg["place"], self.net, blk, self.queues)
