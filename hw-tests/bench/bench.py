@@ -202,6 +202,7 @@ def main(argv=None) -> int:
     reps_done_note: list[str] = []
     twins: dict[tuple, dict] = {}
     extra_md: list[str] = []
+    cal: list[float] = []  # host calibration rate after each timed boot
     try:
         jobs = jobs_for(cells, secs, warmup, "r")
         rd = initrd("timed", jobs)
@@ -219,6 +220,7 @@ def main(argv=None) -> int:
                      pin=pin, perf_freq=0 if perf_why else a.perf_freq, prealloc=not a.no_prealloc)
             b.run()
             boots[n].append(b)
+            cal.append(H.calibrate(host_tool, secs, pin[0] if pin else None))
             if b.error:
                 log(f"\nbench: {b.name}: {b.error}")
             if b.perf_data:
@@ -275,7 +277,8 @@ def main(argv=None) -> int:
            "in the windows; AS path % = QEMU's address-space code every DMA uses; lock % = mutex/futex.", ""]
     for cell in [C.cell_id(c) for c in cells]:
         md += [f"## {cell}", ""] + R.cell_table(summary, names, cell)
-    md += ["## Goals", ""] + R.goals(summary) + [""]
+    md += ["## Goals", ""] + R.goals(summary) + [R.floor_line(cal, secs), ""]
+    (outdir / "calibration.txt").write_text("".join(f"{x:.1f}\n" for x in cal))
     md += R.versus(summary, "user-calgary", "user-intel-lazy") + R.versus(summary, "premap-faithful", "intel-lazy")
     md += P.detail(emu_syms, names)
     md += extra_md

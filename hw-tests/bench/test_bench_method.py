@@ -200,6 +200,18 @@ class Plan(unittest.TestCase):
         self.assertIn("NOT met in 2 of 2", g)
         self.assertAlmostEqual(nm["vcpu_ns_per_byte"], (1e9 / 12.5e6 + 1e9 / 15e6) / 2, msg="median of 80 and 66.7 ns/B")
 
+    def test_spread_reason_tells_host_from_guest(self):
+        self.assertEqual(R.spread_reason(dict(spread_pct=8.0, host_spread_pct=30.0)), "")
+        self.assertEqual(R.spread_reason(dict(spread_pct=30.0, host_spread_pct=28.0)),
+                         "host speed (host ns/B spread 28 %)")
+        self.assertEqual(R.spread_reason(dict(spread_pct=30.0, host_spread_pct=5.0)),
+                         "guest work varied (host ns/B spread 5 %)")
+        self.assertEqual(R.spread_reason(dict(spread_pct=float("nan"))), "")
+
+    def test_floor_line_needs_two_windows(self):
+        self.assertIn("not measured", R.floor_line([100.0], 3))
+        self.assertIn("varied by 20.0 %", R.floor_line([90.0, 100.0, 110.0, float("nan")], 3))
+
     def test_versus_subtracts_each_baseline(self):
         nan = float("nan")
 

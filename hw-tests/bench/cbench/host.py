@@ -32,6 +32,17 @@ def pin_plan(ncpu: int) -> tuple[set[int], set[int]]:
     return {ncpu - 1}, all_ - {ncpu - 1}
 
 
+def calibrate(host_tool: Path, secs: float, cpus: set[int] | None) -> float:
+    """Rounds per second of `calgary-bench-host calibrate` over one window
+    on `cpus` (the vCPU's), NaN if it could not run."""
+    try:
+        p = subprocess.run([str(host_tool), "calibrate", "--secs", f"{secs:g}"], capture_output=True, text=True,
+                           timeout=secs + 30, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        return float(p.stdout.split("rate=")[1].split()[0])
+    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+        return float("nan")
+
+
 def threads(pid: int) -> dict[int, str]:
     """tid -> thread name (QEMU names them with -name ...,debug-threads=on)."""
     out = {}

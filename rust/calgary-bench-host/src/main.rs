@@ -8,10 +8,13 @@
 //!                           [--title T] [--xlabel L] [--ylabel L] [--log2x]
 //!                           [--ymin V --ymax V] [--hline V:LABEL].. --out F.png
 //!   calgary-bench-host peer [--port 5001]    network peer (run inside the netns)
+//!   calgary-bench-host calibrate [--secs 3] [--mib 64]
+//!                                 the host's speed over one window (fixed work)
 //!
 //! Charts need a TrueType font: DejaVu Sans (Debian's fonts-dejavu-core,
 //! installed by the setup) or the file named by CALGARY_FONT.
 
+mod calibrate;
 mod peer;
 mod plot;
 mod plotcmd;
@@ -29,6 +32,7 @@ fn main() {
         "replay" => replay::cmd(p),
         "plot" => plotcmd::run(p),
         "peer" => peer::run(p),
+        "calibrate" => calibrate::run(p),
         _ => calgary_bench::help(include_str!("main.rs"), cmd),
     };
     if let Err(e) = r {
