@@ -19,7 +19,9 @@ fn round(a: &mut [u8], b: &mut [u8], chunk: usize, at: usize, x: u64) -> u64 {
     a[lo..hi].copy_from_slice(&b[lo..hi]);
     let mut x = x;
     for _ in 0..4096 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
     }
     x ^ u64::from(b[lo])
 }
