@@ -87,9 +87,16 @@ ERA_RULES: list[Rule] = [
     # kdump: the capture kernel reads the crashed kernel's TCE tables through
     # the direct map. Up to 2.6.34 the tables come from bootmem, bottom-up
     # (low memory), and the capture kernel maps everything below its highest
-    # RAM address: a crash region above the tables lets it reach them.
-    Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=192M@512M",
-         why="capture kernel maps [0, end of its RAM): crash region above the low TCE tables"),
+    # RAM address: a crash region above the tables lets it reach them. The
+    # region must also start below 512 MiB: 2.6.32's capture kernel looks for
+    # its early page tables only between 0x8000 and the 512 MiB the boot
+    # mapping covers (find_early_table_space), and with a region at 512 MiB
+    # it panics before its console ("Cannot find space for the kernel page
+    # tables", seen with earlyprintk). 320 MiB is the first address above the
+    # runner's reserved memmap=64M$0x10000000 window.
+    Rule("kdump-region-high", (2, 6, 27), (2, 6, 34), crashkernel="crashkernel=176M@320M",
+         why="capture kernel maps [0, end of its RAM) and builds its early page tables below 512 MiB: "
+             "crash region above the low TCE tables, below 512 MiB"),
     # 2.6.35-3.8: bootmem is memblock, which allocates top-down: the TCE
     # tables land in the highest free RAM below 4 GiB. The capture kernel
     # maps [0, end of its RAM) (the tables must lie below the region's end)

@@ -129,9 +129,9 @@ class Planning(unittest.TestCase):
 
     def test_era_command_line(self):
         p = kernels.plan(self.img("2.6.27.57"))
-        self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=192M@512M"))
+        self.assertEqual((p.append, p.crashkernel), (["nmi_watchdog=0"], "crashkernel=176M@320M"))
         p = kernels.plan(self.img("2.6.32"))
-        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=192M@512M"))
+        self.assertEqual((p.append, p.crashkernel), ([], "crashkernel=176M@320M"))
         p = kernels.plan(self.img("3.0.101"))
         self.assertEqual((p.append, p.crashkernel), ([], kernels.CRASH_BELOW_INITRD))
         p = kernels.plan(self.img("3.10.0"))
