@@ -245,8 +245,13 @@ mod tests {
         ] {
             assert!(!c.contains(gone), "{gone} in {c}");
         }
+        assert!(c.contains("calgary.sync=1 earlyprintk=serial,ttyS0,115200 calgary.suite=capture"));
         assert!(c.contains("calgary.suite=capture calgary.prev_tar=24:1e400001"));
         assert!(c.ends_with("irqpoll maxcpus=1 reset_devices"));
+        // No serial console, no early one; an early console given is kept as is.
+        assert!(!capture_cmdline("console=tty0", "").contains("earlyprintk"));
+        let kept = capture_cmdline("console=ttyS0 earlyprintk=vga", "");
+        assert_eq!(kept.matches("earlyprintk").count(), 1);
     }
 
     #[test]

@@ -8,7 +8,8 @@ pub(crate) const KDUMP_INITRD: &str = "/kdump/initrd.gz";
 
 /// The capture kernel's command line: this one without the crash-kernel
 /// reservation, the first kernel's suite switches and the `memmap=` test
-/// region, plus what kdump needs and what the capture suite checks against.
+/// region, plus the early serial console, what kdump needs and what the
+/// capture suite checks against.
 pub(crate) fn capture_cmdline(cmdline: &str, prev_tar: &str) -> String {
     let drop = |t: &str| {
         t.starts_with("crashkernel=")
@@ -22,6 +23,14 @@ pub(crate) fn capture_cmdline(cmdline: &str, prev_tar: &str) -> String {
             || t.starts_with("BOOT_IMAGE=")
     };
     let mut v: Vec<&str> = cmdline.split_whitespace().filter(|t| !drop(t)).collect();
+    // A capture kernel that dies before its console is up (2.6.32 with too
+    // little RAM below 512 MiB for its early page tables) says why only on
+    // the early console.
+    if v.iter().any(|t| t.starts_with("console=ttyS0"))
+        && !v.iter().any(|t| t.starts_with("earlyprintk="))
+    {
+        v.push("earlyprintk=serial,ttyS0,115200");
+    }
     let tail = format!(
         "calgary.suite=capture calgary.prev_tar={prev_tar} calgary.disk_off=8M calgary.disk_seed={} irqpoll maxcpus=1 reset_devices",
         0x5EED + 1
