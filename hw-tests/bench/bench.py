@@ -37,6 +37,7 @@ Configurations (ratios are to the matching no-IOMMU baseline):
   nommu            -machine calgary,chips=0 (a plain PC)            baseline
   bypass           Calgary present, translation off                 vs nommu
   premap-off|coherent|faithful  Calgary, identity TCE table, cache policy  vs nommu
+  premap-pages     premap-faithful, translation blocks off (tce-block=off)  vs nommu
   q35              -machine q35, no IOMMU                            baseline
   intel-lazy|strict q35 + intel-iommu, lazy / strict flush           vs q35
   user-nommu       $CALGARY_GUEST_KERNEL on chips=0                 baseline

@@ -47,6 +47,7 @@ int calgary_ffi_c_selftest(uint32_t *stuff_out, uint64_t *phys_out, uint32_t *cs
     cfg.cache_entries = 64;
     cfg.cache_ways = 4;
     cfg.cache_line = 8;
+    cfg.tce_block = 1;
     for (p = 0; p < CALGARY_PHBS_PER_CHIP; p++) {
         cfg.phb[p].first_bus = CALGARY_BUS_BASE + CALGARY_BUS_STRIDE * p;
         cfg.phb[p].last_bus = cfg.phb[p].first_bus;

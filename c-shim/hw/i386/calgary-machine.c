@@ -47,6 +47,7 @@ struct CalgaryMachineState {
     PCMachineState parent_obj;
     uint32_t chips;
     bool bus0_phb;
+    bool tce_block;
     uint32_t layout;
     CalgaryPlatform plat;
     Notifier machine_done;
@@ -157,6 +158,16 @@ static bool calgary_machine_get_bus0_phb(Object *obj, Error **errp)
 static void calgary_machine_set_bus0_phb(Object *obj, bool value, Error **errp)
 {
     CALGARY_MACHINE(obj)->bus0_phb = value;
+}
+
+static bool calgary_machine_get_tce_block(Object *obj, Error **errp)
+{
+    return CALGARY_MACHINE(obj)->tce_block;
+}
+
+static void calgary_machine_set_tce_block(Object *obj, bool value, Error **errp)
+{
+    CALGARY_MACHINE(obj)->tce_block = value;
 }
 
 /* Machine-done: every BAR below every root bus, and any PCI bridge. */
@@ -303,6 +314,7 @@ static void calgary_machine_init(MachineState *ms)
         qdev_prop_set_uint32(dev, "cache-entries", cms->cache_entries);
         qdev_prop_set_uint32(dev, "cache-ways", cms->cache_ways);
         qdev_prop_set_uint32(dev, "cache-line", cms->cache_line);
+        qdev_prop_set_bit(dev, "tce-block", cms->tce_block);
         qdev_prop_set_uint64(dev, "mem1-start", mem1_start);
         if (cms->inject) {
             qdev_prop_set_string(dev, "inject", cms->inject);
@@ -373,6 +385,7 @@ static void calgary_machine_instance_init(Object *obj)
     cms->cache_entries = 256;
     cms->cache_ways = 4;
     cms->cache_line = 1;
+    cms->tce_block = true;
 }
 
 static void calgary_machine_class_init(ObjectClass *oc, void *data)
@@ -427,6 +440,13 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
                                                      cache_line));
     object_class_property_set_description(oc, "tce-cache-line",
         "TCEs read per faithful-cache miss: 1 (default) or 8 (line fill)");
+    object_class_property_add_bool(oc, "tce-block",
+                                   calgary_machine_get_tce_block,
+                                   calgary_machine_set_tce_block);
+    object_class_property_set_description(oc, "tce-block",
+        "on (default): with the faithful cache, a DMA translation covers the "
+        "aligned 64 KiB block when all its TCEs are cached, contiguous and of "
+        "one permission (fewer IOMMU calls, same addresses); off: one page");
     object_class_property_add_str(oc, "inject", calgary_machine_get_inject,
                                   calgary_machine_set_inject);
     object_class_property_set_description(oc, "inject",

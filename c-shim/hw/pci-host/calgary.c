@@ -545,6 +545,7 @@ static void calgary_chip_realize(DeviceState *dev, Error **errp)
         .cache_entries = s->cache_entries,
         .cache_ways = s->cache_ways,
         .cache_line = s->cache_line,
+        .tce_block = s->tce_block,
     };
     char err[256] = "";
     char name[32];
@@ -609,6 +610,7 @@ static const Property calgary_chip_props[] = {
     DEFINE_PROP_UINT32("cache-entries", CalgaryChipState, cache_entries, 256),
     DEFINE_PROP_UINT32("cache-ways", CalgaryChipState, cache_ways, 4),
     DEFINE_PROP_UINT32("cache-line", CalgaryChipState, cache_line, 1),
+    DEFINE_PROP_BOOL("tce-block", CalgaryChipState, tce_block, true),
     DEFINE_PROP_UINT64("mem1-start", CalgaryChipState, mem1_start,
                        0xe0000000),
     DEFINE_PROP_STRING("inject", CalgaryChipState, inject),

@@ -75,7 +75,11 @@ class Boot:
 
     def command(self, qmp_path: str) -> list[str]:
         blk = any(j[1] == "blk" for j in self.jobs)
+        # 2 MiB pages for the huge-page read buffers (one per thread, one
+        # more for the guest's contiguity check).
+        huge = max((j[7] + 1 for j in self.jobs if j[1] == "blk" and j[3] == "readhuge"), default=0)
         append = (f"console=ttyS0 rdinit=/bench-init loglevel=3 nokaslr iomem=relaxed {RESERVED} panic=-1 "
+                  f"{f'hugepages={huge} ' if huge else ''}"
                   f"bench.nics={2 if self.net else 0} bench.blk={1 if blk else 0} "
                   f"bench.premap={1 if self.cfg.get('premap') else 0} {self.cfg.get('append', '')}").strip()
         cmd = [str(self.qemu), "-machine", self.cfg["machine"], "-accel", self.accel, "-m", str(MEM_MB),

@@ -63,8 +63,9 @@ while read id kind nic mode size secs warmup threads; do
         net) if [ "$nic" = e1000 ]; then srv=10.77.1.1; else srv=10.77.2.1; fi
              calgary-bench net --server $srv:5001 --mode $mode --size $size --secs $secs \
                  --warmup $warmup --threads $threads 2>&1 ;;
-        blk) calgary-bench blk --dev /dev/nvme0n1 --size $size --secs $secs \
-                 --warmup $warmup --threads $threads 2>&1 ;;
+        blk) case "$mode" in readhuge) buf=huge ;; *) buf=heap ;; esac
+             calgary-bench blk --dev /dev/nvme0n1 --size $size --secs $secs \
+                 --warmup $warmup --threads $threads --buffer $buf 2>&1 ;;
     esac
     echo "BENCH-END $id rc=$?"
 done < /bench-jobs

@@ -5,7 +5,7 @@ use crate::phb::Phb;
 use crate::regs::{
     self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, TceBits, Width,
 };
-use crate::tce::{block, fetch_tce, window_mask};
+use crate::tce::{block, cached_block, fetch_tce, window_mask};
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
     GuestMemory, MmioEvent, PhbConfig, PhbStats, Requester, StopState, Translation, Variant,
@@ -41,6 +41,8 @@ pub struct Chip {
     pub(crate) phbs: [Phb; PHBS_PER_CHIP],
     /// Faithful cache: fill a whole 64-byte line of TCEs per miss.
     pub(crate) line_fill: bool,
+    /// Faithful cache: a translation may cover a wholly cached block.
+    pub(crate) blocks: bool,
     /// Name in diagnostics (not guest-visible state).
     pub(crate) name: Option<Box<str>>,
 }
@@ -61,6 +63,21 @@ impl Chip {
         self.line_fill
     }
 
+    /// Translation blocks (model decision, on by default; `MODEL.md`
+    /// "Translation blocks"): with the Faithful cache, a device translation
+    /// whose naturally aligned 64 KiB block is wholly cached, contiguous
+    /// and of one permission returns the block instead of one page, so
+    /// that QEMU maps a large DMA with one call per block. The addresses a
+    /// DMA reaches are the same either way; the statistics count calls.
+    pub fn set_blocks(&mut self, on: bool) {
+        self.blocks = on;
+    }
+
+    /// Whether translation blocks are on.
+    pub fn blocks(&self) -> bool {
+        self.blocks
+    }
+
     /// Creates a chip in its reset state.
     pub fn new(cfg: ChipConfig) -> Result<Chip, ConfigError> {
         cfg.validate()?;
@@ -74,13 +91,14 @@ impl Chip {
             cfg,
             phbs,
             line_fill: false,
+            blocks: true,
             name: None,
         })
     }
 
     /// The chip-level values operations on one PHB need ([`ChipView`]).
     pub fn view(&self) -> ChipView<'_> {
-        ChipView::new(&self.cfg, self.line_fill, self.name.as_deref())
+        ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks)
     }
 
     /// PHB `phb`'s state.
@@ -177,7 +195,7 @@ impl Chip {
     /// Side effect: a read of PMCR in SoftStop moves the PHB to HardStop
     /// (and the value returned already shows HardStop).
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let t = match view.mmio_locate(offset, size, false) {
             Ok(t) => t,
             Err(ev) => return (0, Some(ev)),
@@ -215,7 +233,7 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let t = match view.mmio_locate(offset, size, true) {
             Ok(t) => t,
             Err(ev) => return Some(ev),
@@ -266,7 +284,7 @@ impl Chip {
         req: Requester,
         mem: &dyn GuestMemory,
     ) -> Result<Translation, Fault> {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref());
+        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
@@ -375,6 +393,7 @@ pub struct ChipView<'a> {
     policy: CachePolicy,
     bbar: u32,
     line_fill: bool,
+    blocks: bool,
     name: Option<&'a str>,
 }
 
@@ -387,8 +406,15 @@ impl<'a> ChipView<'a> {
             policy: cfg.cache.policy,
             bbar: cfg.bbar,
             line_fill,
+            blocks: true,
             name,
         }
+    }
+
+    /// The same view with translation blocks on or off
+    /// ([`Chip::set_blocks`]); on by default.
+    pub fn with_blocks(self, on: bool) -> Self {
+        ChipView { blocks: on, ..self }
     }
 
     fn name(&self) -> ChipName<'a> {
@@ -744,15 +770,22 @@ impl Phb {
         if let Some(reason) = reason {
             return Err(block(name, p, phb, io_addr, dir, req, reason, device));
         }
-        // Step 6: page frame.
+        // Step 6: page frame; a whole cached block when it qualifies
+        // (faithful cache, MODEL.md "Translation blocks").
+        let mut addr_mask = TCE_PAGE_MASK;
         if device {
             p.stats.translations = p.stats.translations.wrapping_add(1);
             p.last_block = None;
             p.inject.translated(req);
+            if chip.blocks && policy == CachePolicy::Faithful {
+                if let Some(m) = cached_block(p, variant, index, tce.bits()) {
+                    addr_mask = m;
+                }
+            }
         }
         Ok(Translation {
             phys: tce.page() | (io_addr & TCE_PAGE_MASK),
-            addr_mask: TCE_PAGE_MASK,
+            addr_mask,
             read,
             write,
             kind: XlateKind::Translated,

@@ -176,3 +176,64 @@ pub(crate) fn block(
     }
     f
 }
+
+/// IO pages in one translation block: 16 pages, 64 KiB (model decision,
+/// `MODEL.md` "Translation blocks").
+pub const TCE_BLOCK_PAGES: u64 = 16;
+/// The addr_mask of a translation block.
+pub const TCE_BLOCK_MASK: u64 = (TCE_BLOCK_PAGES << 12) - 1;
+
+/// Whether the IO range `[lo, hi]` meets an untranslated window.
+#[inline]
+fn meets_window(variant: Variant, d: &Derived, lo: u64, hi: u64) -> bool {
+    let meets = |start: u64, last: u64| lo <= last && hi >= start;
+    let legacy = variant.legacy_window_start() < LEGACY_WINDOW_END
+        && meets(variant.legacy_window_start(), LEGACY_WINDOW_END - 1);
+    legacy || [d.mem1, d.mem2].into_iter().flatten().any(|(s, l)| meets(s, l))
+}
+
+/// Faithful cache only: the naturally aligned block of
+/// [`TCE_BLOCK_PAGES`] pages around `index`, whose TCE `tce` was just
+/// resolved, when every other TCE of the block is **in the cache** with the
+/// same permission bits and maps the page that continues the block
+/// contiguously, the block's physical start being aligned like its IO
+/// start.  Then one translation can stand for the whole block: a DMA that
+/// walked it page by page would hit the cache on each page and get the same
+/// addresses.  The lines of the block are marked used.  Nothing is read from
+/// guest memory and nothing is inserted; `None` (the caller translates one
+/// page) as soon as one page does not qualify.
+#[inline]
+pub(crate) fn cached_block(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> Option<u64> {
+    let first = index & !(TCE_BLOCK_PAGES - 1);
+    let last = first + (TCE_BLOCK_PAGES - 1);
+    if last >= p.derived.entries || meets_window(variant, &p.derived, first << 12, (last << 12) | TCE_PAGE_MASK) {
+        return None;
+    }
+    let perms = TceBits::from_bits_retain(tce).intersection(TceBits::PERMS);
+    let base = TceBits::from_bits_retain(tce)
+        .page()
+        .checked_sub((index - first) << 12)?;
+    if base & TCE_BLOCK_MASK != 0 {
+        return None;
+    }
+    let mut slots = [0usize; TCE_BLOCK_PAGES as usize];
+    // Upwards from the page after `index` first: a DMA walks forwards, and
+    // a lone page fails on its first neighbour.
+    for k in (1..TCE_BLOCK_PAGES).map(|k| (index - first + k) % TCE_BLOCK_PAGES) {
+        let slot = p.cache.find((first + k) as u32)?;
+        let t = TceBits::from_bits_retain(p.cache.tce_at(slot)?);
+        if t.intersection(TceBits::PERMS) != perms || t.page() != base + (k << 12) {
+            return None;
+        }
+        if let Some(s) = slots.get_mut(k as usize) {
+            *s = slot;
+        }
+    }
+    let own = (index - first) as usize;
+    for (k, &slot) in slots.iter().enumerate() {
+        if k != own {
+            p.cache.touch(slot);
+        }
+    }
+    Some(TCE_BLOCK_MASK)
+}

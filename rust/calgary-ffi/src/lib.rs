@@ -135,6 +135,7 @@ pub struct ChipBox {
     /// Fixed at creation: read without a lock.
     cfg: ChipConfig,
     line_fill: bool,
+    blocks: bool,
     /// Set once by `calgary_chip_set_name`.
     name: OnceLock<Box<str>>,
     mem: HostMem,
@@ -154,6 +155,7 @@ impl ChipBox {
         Some(ChipBox {
             cfg: *chip.config(),
             line_fill: chip.line_fill(),
+            blocks: chip.blocks(),
             chip: Mutex::new(chip),
             phbs,
             name: OnceLock::new(),
@@ -165,7 +167,7 @@ impl ChipBox {
     /// The chip-level values of a PHB operation (no lock).
     #[inline]
     fn view(&self) -> ChipView<'_> {
-        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n))
+        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n)).with_blocks(self.blocks)
     }
 
     /// Marks the chip broken (logged once) and returns `fail`.
@@ -359,10 +361,19 @@ pub unsafe extern "C" fn calgary_chip_new(
                 return std::ptr::null_mut();
             }
         };
+        let blocks = match cfg.tce_block {
+            0 => false,
+            1 => true,
+            other => {
+                put_str(err, err_len, &format!("invalid tce-block {other} (accepted: 0, 1)"));
+                return std::ptr::null_mut();
+            }
+        };
         let made = catch_unwind(|| {
             chip_config(cfg).and_then(|c| {
                 let mut chip = Chip::new(c).map_err(|e| e.to_string())?;
                 chip.set_line_fill(line_fill);
+                chip.set_blocks(blocks);
                 Ok(chip)
             })
         });

@@ -370,6 +370,7 @@ fn caching_chip() -> *mut sys::CalgaryChip {
         cfg.cache_entries = 64;
         cfg.cache_ways = 4;
         cfg.cache_line = 1;
+        cfg.tce_block = 1;
         for p in 0..4u8 {
             cfg.phb[p as usize].first_bus = 0x20 + 4 * p;
             cfg.phb[p as usize].last_bus = 0x20 + 4 * p;

@@ -83,6 +83,7 @@ struct CalgaryChipState {
     uint32_t cache_entries;
     uint32_t cache_ways;
     uint32_t cache_line;
+    bool tce_block;
     uint64_t mem1_start;
     uint8_t phb_bus[CALGARY_PHBS_PER_CHIP];   /* set by the machine */
     char *inject;            /* the machine's inject= list, applied at reset */

@@ -19,6 +19,7 @@ pub fn chip_config(variant: u32, cache_line: u32) -> sys::CalgaryChipConfig {
         cache_entries: 64,
         cache_ways: 4,
         cache_line,
+        tce_block: 1,
         phb: [phb(0), phb(1), phb(2), phb(3)],
     }
 }
