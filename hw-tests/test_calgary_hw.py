@@ -567,6 +567,59 @@ class LineFill(unittest.TestCase):
 
 
 @needs_qemu
+class TranslationBlocks(unittest.TestCase):
+    """tce-block (default on): a translation covers a wholly cached,
+    contiguous 64 KiB block; QEMU then maps a DMA across pages with one call."""
+
+    def machine(self, opts):
+        m = CalgaryMachine(phb=1, machine_opts=opts)
+        m.edu_setup()
+        m.program_tar(0)
+        # IO pages 0x110..0x11f -> 0x03000000.. (a 64 KiB aligned block)
+        for i in range(16):
+            m.set_tce(0x110 + i, tce(0x03000000 + 0x1000 * i))
+        m.enable()
+        for i in range(16):        # warm the cache: one miss per page
+            m.ram_to_edu(0x110000 + 0x1000 * i)
+        return m
+
+    def calls_for_straddling_dma(self, opts):
+        m = self.machine(opts)
+        try:
+            m.memwrite(0x03004800, pattern(5))
+            before = m.stat("stat-translations")
+            m.ram_to_edu(0x114800)            # pages 0x114 and 0x115
+            calls = m.stat("stat-translations") - before
+            m.memset(0x0300a800, 4096, 0)
+            m.edu_to_ram(0x11a800)            # pages 0x11a and 0x11b
+            self.assertEqual(m.memread(0x0300a800, 4096), pattern(5))
+            self.assertEqual(m.stat("stat-blocked"), 0)
+            return calls
+        finally:
+            m.close()
+
+    def test_one_call_per_block_and_one_per_page_when_off(self):
+        self.assertEqual(self.calls_for_straddling_dma(""), 1)
+        self.assertEqual(self.calls_for_straddling_dma("tce-block=off"), 2)
+
+    def test_a_read_only_page_splits_the_block_and_stays_untouched(self):
+        m = self.machine("")
+        try:
+            m.set_tce(0x11f, tce(0x0300f000, read=True, write=False))
+            m.program_tar(0)                  # flush: the new TCE counts
+            for i in range(16):
+                m.ram_to_edu(0x110000 + 0x1000 * i)
+            m.memset(0x0300e000, 0x2000, 0xAA)
+            m.memwrite(0x40000, pattern(9))
+            m.ram_to_edu(0x40000)             # untranslated window: EDU_BUF <- pattern
+            m.edu_to_ram(0x11e800)            # second half hits the read-only page
+            self.assertEqual(m.memread(0x0300f000, 0x1000), b"\xaa" * 0x1000)
+            self.assertGreater(m.stat("stat-blocked"), 0)
+        finally:
+            m.close()
+
+
+@needs_qemu
 class Trace(unittest.TestCase):
     """Trace events: off by default, switchable at run time, one per step."""
 

@@ -137,6 +137,9 @@ pub(crate) struct TceCache {
     set_mask: u32,
     gen: u32,
     clock: u64,
+    /// Bumped by every change of a line's tag or value (insert, flush,
+    /// invalidate, set, load): equal epochs mean equal contents.
+    epoch: u64,
     lines: Vec<Line>,
 }
 
@@ -160,8 +163,15 @@ impl TceCache {
             set_mask: sets.saturating_sub(1),
             gen: 1,
             clock: 0,
+            epoch: 0,
             lines: vec![Line::default(); entries as usize],
         }
+    }
+
+    /// The contents' epoch (see the field).
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn capacity(&self) -> usize {
@@ -205,6 +215,7 @@ impl TceCache {
     /// Replaces the cached value of a slot.
     #[inline]
     pub fn set_tce(&mut self, slot: usize, tce: u64) {
+        self.epoch = self.epoch.wrapping_add(1);
         if let Some(l) = self.lines.get_mut(slot) {
             l.tce = tce;
         }
@@ -213,6 +224,7 @@ impl TceCache {
     /// Drops one slot.
     #[inline]
     pub fn invalidate_slot(&mut self, slot: usize) {
+        self.epoch = self.epoch.wrapping_add(1);
         if let Some(l) = self.lines.get_mut(slot) {
             l.gen = 0;
         }
@@ -223,6 +235,7 @@ impl TceCache {
     pub fn insert(&mut self, idx: u32, tce: u64) -> bool {
         let (lo, hi) = self.set_range(idx);
         let gen = self.gen;
+        self.epoch = self.epoch.wrapping_add(1);
         self.clock = self.clock.wrapping_add(1);
         let clock = self.clock;
         let Some(set) = self.lines.get_mut(lo..hi) else {
@@ -258,6 +271,7 @@ impl TceCache {
 
     /// Invalidates every line (O(1) except once every 2^32 flushes).
     pub fn flush(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.gen = self.gen.wrapping_add(1);
         if self.gen == 0 {
             for l in self.lines.iter_mut() {
@@ -301,6 +315,7 @@ impl TceCache {
         }
         self.gen = 1;
         self.clock = clock;
+        self.epoch = self.epoch.wrapping_add(1);
         for li in lines {
             if let Some(l) = self.lines.get_mut(li.slot as usize) {
                 *l = Line {

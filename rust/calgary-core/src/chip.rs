@@ -5,7 +5,7 @@ use crate::phb::Phb;
 use crate::regs::{
     self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, TceBits, Width,
 };
-use crate::tce::{block, cached_block, fetch_tce, window_mask};
+use crate::tce::{block, cached_block, fetch_tce, window_mask, TCE_BLOCK_MASK, TCE_BLOCK_PAGES};
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
     GuestMemory, MmioEvent, PhbConfig, PhbStats, Requester, StopState, Translation, Variant,
@@ -380,6 +380,28 @@ impl Chip {
     pub fn table_entries(&self, phb: usize) -> u64 {
         self.phbs.get(phb).map(|p| p.derived.entries).unwrap_or(0)
     }
+}
+
+/// The addr_mask of a faithful device translation of IO page `index`
+/// (TCE `tce`, just resolved): the block's when the page lies in the last
+/// block formed and the cache has not changed since, or when it continues
+/// the previous translation and its block qualifies (`cached_block`);
+/// else one page.
+#[inline]
+fn block_mask(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> u64 {
+    let first = index & !(TCE_BLOCK_PAGES - 1);
+    let epoch = p.cache.epoch();
+    let mut mask = TCE_PAGE_MASK;
+    if p.blocks.last == Some((first, epoch)) {
+        mask = TCE_BLOCK_MASK;
+    } else if index == p.blocks.next {
+        if let Some(m) = cached_block(p, variant, index, tce) {
+            p.blocks.last = Some((first, epoch));
+            mask = m;
+        }
+    }
+    p.blocks.next = (index | (mask >> 12)).wrapping_add(1);
+    mask
 }
 
 /// The chip-level values an operation on one PHB reads: the variant, the
@@ -778,9 +800,7 @@ impl Phb {
             p.last_block = None;
             p.inject.translated(req);
             if chip.blocks && policy == CachePolicy::Faithful {
-                if let Some(m) = cached_block(p, variant, index, tce.bits()) {
-                    addr_mask = m;
-                }
+                addr_mask = block_mask(p, variant, index, tce.bits());
             }
         }
         Ok(Translation {

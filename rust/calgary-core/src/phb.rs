@@ -222,6 +222,21 @@ pub struct Phb {
     pub(crate) last_block: Option<(u64, Direction, Requester)>,
     /// Armed fault injections and their counters (`inject.rs`).
     pub(crate) inject: crate::inject::PhbInject,
+    /// Translation blocks: where the last device translation ended and the
+    /// last block formed (`tce::cached_block`). Not state of the hardware:
+    /// never migrated, dropped by every register change.
+    pub(crate) blocks: BlockMemo,
+}
+
+/// See [`Phb::blocks`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlockMemo {
+    /// The IO page right after the last device translation: a translation
+    /// of it continues a DMA, which is when a block is worth forming.
+    pub next: u64,
+    /// The first IO page of the last block formed and the cache epoch then;
+    /// while the epoch holds, every page of it is still cached as it was.
+    pub last: Option<(u64, u64)>,
 }
 
 impl Phb {
@@ -239,6 +254,7 @@ impl Phb {
             derived: Derived::default(),
             last_block: None,
             inject: Default::default(),
+            blocks: BlockMemo::default(),
         };
         p.recompute();
         p
@@ -257,6 +273,7 @@ impl Phb {
     }
 
     pub(crate) fn recompute(&mut self) {
+        self.blocks = BlockMemo::default();
         let cfg = PhbConfigBits::from_bits_retain(self.reg(RegId::PhbConfigRw) as u32);
         let tar = self.reg(RegId::Tar);
         let mem1_start = (self.reg(RegId::Mem1High) << 32) | self.reg(RegId::Mem1Low);

@@ -56,6 +56,30 @@ fn a_wholly_cached_contiguous_block_is_one_translation() {
 }
 
 #[test]
+fn a_block_forms_only_when_a_dma_continues_and_is_dropped_when_the_cache_changes() {
+    let (mut c, mem) = setup(CachePolicy::Faithful);
+    map_run(&mem, 0x200, 16, 0x40_0000);
+    map_run(&mem, 0x300, 0x50, 0x80_0000);
+    // Warm backwards: no translation continues the one before it.
+    for i in (0..16).rev() {
+        dma(&mut c, 0, (0x200 + i) << 12, Direction::Read, &mem).unwrap();
+    }
+    let page = |c: &mut Chip, p: u64| dma(c, 0, p << 12, Direction::Read, &mem).unwrap().addr_mask;
+    assert_eq!(page(&mut c, 0x205), 0xfff, "a lone page");
+    assert_eq!(page(&mut c, 0x206), BLOCK, "continues 0x205");
+    assert_eq!(page(&mut c, 0x20e), BLOCK, "inside the block formed");
+    assert_eq!(page(&mut c, 0x202), BLOCK, "inside the block formed");
+    // Pages 0x313, 0x323, 0x333, 0x343 share the 4-way set of 0x203 (16
+    // sets): 0x203 is evicted, and the block with it.
+    for p in [0x313, 0x323, 0x333, 0x343] {
+        page(&mut c, p);
+    }
+    assert!(c.stats(0).unwrap().cache_evictions > 0);
+    assert_eq!(page(&mut c, 0x205), 0xfff);
+    assert_eq!(page(&mut c, 0x206), 0xfff, "0x203 is no longer cached");
+}
+
+#[test]
 fn blocks_off_translates_page_by_page() {
     let (mut c, mem) = setup(CachePolicy::Faithful);
     c.set_blocks(false);
@@ -155,19 +179,20 @@ proptest! {
     /// permission the block claims.
     #[test]
     fn a_block_agrees_with_the_page_by_page_walk(
-        tces in proptest::collection::vec((0u64..48, 0u64..3, 0u64..4, prop::bool::ANY), 0..10),
+        tces in proptest::collection::vec((0u64..96, 0u64..3, 0u64..4, prop::bool::ANY), 0..10),
         warm_all in prop::bool::ANY,
-        warmups in proptest::collection::vec(0u64..48, 0..96),
-        late in proptest::collection::vec(0u64..48, 0..4),
-        probes in proptest::collection::vec((0u64..48, 0u64..0x1000, prop::bool::ANY), 1..32),
+        warmups in proptest::collection::vec(0u64..96, 0..96),
+        late in proptest::collection::vec(0u64..96, 0..4),
+        dmas in proptest::collection::vec((0u64..96, 1u64..24, 0u64..0x1000, prop::bool::ANY), 1..16),
         line in prop::bool::ANY,
     ) {
         let (mut c, mem) = setup(CachePolicy::Faithful);
         c.set_line_fill(line);
-        // IO pages 0x200..0x22f map 0x40_0000.. read/write (three blocks),
+        // IO pages 0x200..0x25f map 0x40_0000.. read/write (six blocks, more
+        // pages than the 64-entry cache holds: translations evict),
         // then a few TCEs change: another page, a page off by one, or
         // other permissions (none / read / write / both).
-        map_run(&mem, 0x200, 48, 0x40_0000);
+        map_run(&mem, 0x200, 96, 0x40_0000);
         let tce = |page: u64, target: u64, perms: u64, shift: bool| {
             let phys = match target {
                 0 => 0x40_0000 + (page << 12),
@@ -180,7 +205,7 @@ proptest! {
             mem.write_u64_be(TABLE + (0x200 + page) * 8, tce(page, target, perms, shift));
         }
         if warm_all {
-            for w in 0..48 {
+            for w in 0..96 {
                 let _ = dma(&mut c, 0, (0x200 + w) << 12, Direction::Read, &mem);
             }
         }
@@ -191,9 +216,12 @@ proptest! {
         for page in late {
             mem.write_u64_be(TABLE + (0x200 + page) * 8, tce(page, 1, 1, false));
         }
-        for (page, off, write) in probes {
+        // DMAs walking forwards page by page, as QEMU maps them.
+        let probes = dmas.iter().flat_map(|&(page, len, off, write)| {
+            (0..len).map(move |k| ((0x200 + (page + k) % 96) << 12 | if k == 0 { off } else { 0 }, write))
+        });
+        for (addr, write) in probes {
             let dir = if write { Direction::Write } else { Direction::Read };
-            let addr = ((0x200 + page) << 12) | off;
             let mut walk = c.clone();
             walk.set_blocks(false);
             let Ok(t) = dma(&mut c, 0, addr, dir, &mem) else { continue };
