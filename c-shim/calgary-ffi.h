@@ -63,8 +63,7 @@ typedef struct CalgaryChipConfig {
     uint32_t cache_entries;
     uint32_t cache_ways;
     uint32_t cache_line;         /* TCEs read per faithful-cache miss: 1 or 8 */
-    uint32_t tce_block;          /* 1: with the faithful cache, a translation may
-                                    cover a wholly cached 64 KiB block; 0: pages */
+    uint32_t tce_block;          /* 1: translation blocks (tce-block), 0: off */
     CalgaryPhbConfig phb[CALGARY_PHBS_PER_CHIP];
 } CalgaryChipConfig;
 

@@ -46,7 +46,10 @@ impl Buffer {
                         std::ptr::null_mut(),
                         map_len,
                         libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_POPULATE,
+                        libc::MAP_PRIVATE
+                            | libc::MAP_ANONYMOUS
+                            | libc::MAP_HUGETLB
+                            | libc::MAP_POPULATE,
                         -1,
                         0,
                     )
@@ -63,7 +66,12 @@ impl Buffer {
         if ptr.is_null() {
             return Err(format!("cannot allocate {len} bytes"));
         }
-        Ok(Buffer { ptr, len, kind, layout })
+        Ok(Buffer {
+            ptr,
+            len,
+            kind,
+            layout,
+        })
     }
     fn buf(&mut self) -> &mut [u8] {
         // SAFETY: `len` <= the allocation's size, zero-initialised.
@@ -82,7 +90,8 @@ impl Buffer {
         }
         let f = File::open("/proc/self/pagemap").ok()?;
         let mut raw = vec![0u8; pages * 8];
-        f.read_exact_at(&mut raw, (self.ptr as u64 / 4096) * 8).ok()?;
+        f.read_exact_at(&mut raw, (self.ptr as u64 / 4096) * 8)
+            .ok()?;
         let pfns: Vec<u64> = raw
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
@@ -110,7 +119,10 @@ impl Drop for Buffer {
 
 /// Runs of consecutive frame numbers.
 fn count_runs(pfns: &[u64]) -> usize {
-    let breaks = pfns.windows(2).filter(|w| w[1] != w[0].wrapping_add(1)).count();
+    let breaks = pfns
+        .windows(2)
+        .filter(|w| w[1] != w[0].wrapping_add(1))
+        .count();
     if pfns.is_empty() {
         0
     } else {

@@ -195,7 +195,8 @@ impl Chip {
     /// Side effect: a read of PMCR in SoftStop moves the PHB to HardStop
     /// (and the value returned already shows HardStop).
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
+        let view =
+            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let t = match view.mmio_locate(offset, size, false) {
             Ok(t) => t,
             Err(ev) => return (0, Some(ev)),
@@ -233,7 +234,8 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
+        let view =
+            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let t = match view.mmio_locate(offset, size, true) {
             Ok(t) => t,
             Err(ev) => return Some(ev),
@@ -284,7 +286,8 @@ impl Chip {
         req: Requester,
         mem: &dyn GuestMemory,
     ) -> Result<Translation, Fault> {
-        let view = ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
+        let view =
+            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
         let Some(p) = self.phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),

@@ -189,7 +189,11 @@ fn meets_window(variant: Variant, d: &Derived, lo: u64, hi: u64) -> bool {
     let meets = |start: u64, last: u64| lo <= last && hi >= start;
     let legacy = variant.legacy_window_start() < LEGACY_WINDOW_END
         && meets(variant.legacy_window_start(), LEGACY_WINDOW_END - 1);
-    legacy || [d.mem1, d.mem2].into_iter().flatten().any(|(s, l)| meets(s, l))
+    legacy
+        || [d.mem1, d.mem2]
+            .into_iter()
+            .flatten()
+            .any(|(s, l)| meets(s, l))
 }
 
 /// Faithful cache only: the naturally aligned block of
@@ -206,7 +210,14 @@ fn meets_window(variant: Variant, d: &Derived, lo: u64, hi: u64) -> bool {
 pub(crate) fn cached_block(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> Option<u64> {
     let first = index & !(TCE_BLOCK_PAGES - 1);
     let last = first + (TCE_BLOCK_PAGES - 1);
-    if last >= p.derived.entries || meets_window(variant, &p.derived, first << 12, (last << 12) | TCE_PAGE_MASK) {
+    if last >= p.derived.entries
+        || meets_window(
+            variant,
+            &p.derived,
+            first << 12,
+            (last << 12) | TCE_PAGE_MASK,
+        )
+    {
         return None;
     }
     let perms = TceBits::from_bits_retain(tce).intersection(TceBits::PERMS);

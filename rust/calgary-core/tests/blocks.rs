@@ -105,7 +105,12 @@ fn one_uncached_page_breaks_the_block() {
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 15); // 0x20f never used
-    assert_eq!(dma(&mut c, 0, 0x203 << 12, Direction::Read, &mem).unwrap().addr_mask, 0xfff);
+    assert_eq!(
+        dma(&mut c, 0, 0x203 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        0xfff
+    );
 }
 
 #[test]
@@ -115,21 +120,38 @@ fn discontiguous_or_misaligned_or_mixed_permissions_break_the_block() {
     map_run(&mem, 0x200, 16, 0x40_0000);
     map(&mem, TABLE, 0x209, 0x70_0000, false);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem).unwrap().addr_mask, 0xfff);
+    assert_eq!(
+        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        0xfff
+    );
     // Contiguous, but the physical start is not 64 KiB aligned.
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_1000);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem).unwrap().addr_mask, 0xfff);
+    assert_eq!(
+        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        0xfff
+    );
     // One read-only page: a write to a read-write page of the block gets
     // that page alone, a write to the read-only one is blocked.
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_0000);
     map(&mem, TABLE, 0x20c, 0x40_c000, true);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(dma(&mut c, 0, 0x201 << 12, Direction::Write, &mem).unwrap().addr_mask, 0xfff);
     assert_eq!(
-        dma(&mut c, 0, 0x20c << 12, Direction::Write, &mem).unwrap_err().reason,
+        dma(&mut c, 0, 0x201 << 12, Direction::Write, &mem)
+            .unwrap()
+            .addr_mask,
+        0xfff
+    );
+    assert_eq!(
+        dma(&mut c, 0, 0x20c << 12, Direction::Write, &mem)
+            .unwrap_err()
+            .reason,
         FaultReason::ReadOnly
     );
 }
@@ -142,19 +164,39 @@ fn a_block_never_covers_an_untranslated_window() {
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(dma(&mut c, 0, 0x201 << 12, Direction::Read, &mem).unwrap().addr_mask, BLOCK);
+    assert_eq!(
+        dma(&mut c, 0, 0x201 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        BLOCK
+    );
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_HIGH), 0);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_LOW), 0x20_8000);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_SIZE), 0x20_8000);
     let t = dma(&mut c, 0, 0x201 << 12, Direction::Read, &mem).unwrap();
     assert_eq!((t.kind, t.addr_mask), (XlateKind::Translated, 0xfff));
-    assert_eq!(dma(&mut c, 0, 0x209 << 12, Direction::Read, &mem).unwrap().kind, XlateKind::Window);
+    assert_eq!(
+        dma(&mut c, 0, 0x209 << 12, Direction::Read, &mem)
+            .unwrap()
+            .kind,
+        XlateKind::Window
+    );
     // The reset MEM_2 window (the first MiB) is aligned: the block just
     // above it qualifies.
     map_run(&mem, 0x100, 16, 0x50_0000);
     warm(&mut c, &mem, 0x100, 16);
-    assert_eq!(dma(&mut c, 0, 0x100 << 12, Direction::Read, &mem).unwrap().addr_mask, BLOCK);
-    assert_eq!(dma(&mut c, 0, 0xff << 12, Direction::Read, &mem).unwrap().kind, XlateKind::Window);
+    assert_eq!(
+        dma(&mut c, 0, 0x100 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        BLOCK
+    );
+    assert_eq!(
+        dma(&mut c, 0, 0xff << 12, Direction::Read, &mem)
+            .unwrap()
+            .kind,
+        XlateKind::Window
+    );
 }
 
 #[test]
@@ -164,9 +206,19 @@ fn a_freed_but_cached_tce_stays_in_the_block_until_the_flush() {
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 16);
     unmap(&mem, TABLE, 0x207);
-    assert_eq!(dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem).unwrap().addr_mask, BLOCK);
+    assert_eq!(
+        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        BLOCK
+    );
     enable(&mut c, 0, TABLE, 0); // TAR write: flush
-    assert_eq!(dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem).unwrap().addr_mask, 0xfff);
+    assert_eq!(
+        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
+            .unwrap()
+            .addr_mask,
+        0xfff
+    );
     assert!(dma(&mut c, 0, 0x207 << 12, Direction::Read, &mem).is_err());
 }
 
@@ -253,5 +305,9 @@ static BLOCKS_SEEN: AtomicUsize = AtomicUsize::new(0);
 fn the_property_test_exercises_blocks() {
     // Runs the property alone, then checks that it produced blocks.
     a_block_agrees_with_the_page_by_page_walk();
-    assert!(BLOCKS_SEEN.load(Ordering::Relaxed) > 50, "only {} blocks", BLOCKS_SEEN.load(Ordering::Relaxed));
+    assert!(
+        BLOCKS_SEEN.load(Ordering::Relaxed) > 50,
+        "only {} blocks",
+        BLOCKS_SEEN.load(Ordering::Relaxed)
+    );
 }

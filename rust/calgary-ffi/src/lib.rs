@@ -167,7 +167,8 @@ impl ChipBox {
     /// The chip-level values of a PHB operation (no lock).
     #[inline]
     fn view(&self) -> ChipView<'_> {
-        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n)).with_blocks(self.blocks)
+        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n))
+            .with_blocks(self.blocks)
     }
 
     /// Marks the chip broken (logged once) and returns `fail`.
@@ -365,7 +366,11 @@ pub unsafe extern "C" fn calgary_chip_new(
             0 => false,
             1 => true,
             other => {
-                put_str(err, err_len, &format!("invalid tce-block {other} (accepted: 0, 1)"));
+                put_str(
+                    err,
+                    err_len,
+                    &format!("invalid tce-block {other} (accepted: 0, 1)"),
+                );
                 return std::ptr::null_mut();
             }
         };
