@@ -136,7 +136,7 @@ class MachineHelp(unittest.TestCase):
         parent = self.options("pc-i440fx-10.0")
         added = sorted(set(ours) - set(parent))
         for name in ("chips", "variant", "tce-cache", "tce-cache-entries",
-                     "tce-cache-ways", "tce-cache-line"):
+                     "tce-cache-ways", "tce-cache-line", "tce-block"):
             self.assertIn(name, added)
         for name in added:
             with self.subTest(option=name):
