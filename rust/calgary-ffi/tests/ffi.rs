@@ -51,6 +51,21 @@ fn bad_cache_geometry_names_the_property() {
 }
 
 #[test]
+fn bad_line_or_block_setting_is_refused_with_its_name() {
+    for (line, block, name) in [(4, 1, "tce-cache-line 4"), (1, 2, "tce-block 2")] {
+        let mut cfg = common::chip_config(sys::CALGARY_VARIANT_CALGARY, line);
+        cfg.tce_block = block;
+        let mut err = [0 as std::ffi::c_char; 160];
+        // SAFETY: valid config and buffer; no TCE reader needed.
+        let c = unsafe { calgary_chip_new(&cfg, None, std::ptr::null_mut(), err.as_mut_ptr(), err.len()) };
+        assert!(c.is_null());
+        // SAFETY: calgary_chip_new wrote a NUL-terminated message.
+        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+        assert!(msg.contains(name), "{msg}");
+    }
+}
+
+#[test]
 fn null_pointers_fail_closed() {
     unsafe {
         let mut x = std::mem::MaybeUninit::<sys::CalgaryXlate>::zeroed();
