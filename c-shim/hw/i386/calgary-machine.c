@@ -444,9 +444,10 @@ static void calgary_machine_class_init(ObjectClass *oc, void *data)
                                    calgary_machine_get_tce_block,
                                    calgary_machine_set_tce_block);
     object_class_property_set_description(oc, "tce-block",
-        "on (default): with the faithful cache, a DMA translation covers the "
-        "aligned 64 KiB block when all its TCEs are cached, contiguous and of "
-        "one permission (fewer IOMMU calls, same addresses); off: one page");
+        "on (default): a DMA translation covers the aligned 64 KiB block in "
+        "bypass, and with the faithful cache when all its TCEs are cached, "
+        "contiguous and of one permission (fewer IOMMU calls, same "
+        "addresses); off: one page");
     object_class_property_add_str(oc, "inject", calgary_machine_get_inject,
                                   calgary_machine_set_inject);
     object_class_property_set_description(oc, "inject",

@@ -698,9 +698,11 @@ impl Phb {
             if device {
                 p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
             }
+            // Identity everywhere: with blocks on, one answer covers the
+            // aligned 64 KiB block (MODEL.md "Translation blocks").
             return Ok(Translation {
                 phys: io_addr,
-                addr_mask: TCE_PAGE_MASK,
+                addr_mask: if chip.blocks { TCE_BLOCK_MASK } else { TCE_PAGE_MASK },
                 read: true,
                 write: true,
                 kind: XlateKind::Bypass,

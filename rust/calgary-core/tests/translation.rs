@@ -67,13 +67,16 @@ fn s4_step2_translation_off_bypasses() {
         t,
         Translation {
             phys: 0x1234_5678,
-            addr_mask: 0xfff,
+            addr_mask: 0xffff, // identity: a whole block (tce-block on)
             read: true,
             write: true,
             kind: XlateKind::Bypass
         }
     );
-    assert_eq!(c.stats(1).unwrap().bypassed, 1);
+    c.set_blocks(false);
+    let t = dma(&mut c, 1, 0x1234_5678, Direction::Write, &NoMem).unwrap();
+    assert_eq!((t.phys, t.addr_mask), (0x1234_5678, 0xfff));
+    assert_eq!(c.stats(1).unwrap().bypassed, 2);
     assert_eq!(c.stats(1).unwrap().tce_fetches, 0);
 }
 
