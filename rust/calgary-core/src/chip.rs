@@ -702,7 +702,11 @@ impl Phb {
             // aligned 64 KiB block (MODEL.md "Translation blocks").
             return Ok(Translation {
                 phys: io_addr,
-                addr_mask: if chip.blocks { TCE_BLOCK_MASK } else { TCE_PAGE_MASK },
+                addr_mask: if chip.blocks {
+                    TCE_BLOCK_MASK
+                } else {
+                    TCE_PAGE_MASK
+                },
                 read: true,
                 write: true,
                 kind: XlateKind::Bypass,

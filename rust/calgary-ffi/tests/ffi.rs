@@ -57,10 +57,20 @@ fn bad_line_or_block_setting_is_refused_with_its_name() {
         cfg.tce_block = block;
         let mut err = [0 as std::ffi::c_char; 160];
         // SAFETY: valid config and buffer; no TCE reader needed.
-        let c = unsafe { calgary_chip_new(&cfg, None, std::ptr::null_mut(), err.as_mut_ptr(), err.len()) };
+        let c = unsafe {
+            calgary_chip_new(
+                &cfg,
+                None,
+                std::ptr::null_mut(),
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
         assert!(c.is_null());
         // SAFETY: calgary_chip_new wrote a NUL-terminated message.
-        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
         assert!(msg.contains(name), "{msg}");
     }
 }
