@@ -28,6 +28,13 @@ fn map_run(mem: &VecMem, first: u64, n: u64, phys: u64) {
     }
 }
 
+/// The addr_mask of a device read of IO page `page`.
+fn mask(c: &mut Chip, mem: &VecMem, page: u64) -> u64 {
+    dma(c, 0, page << 12, Direction::Read, mem)
+        .unwrap()
+        .addr_mask
+}
+
 /// Translates every page of `first..first+n` once (fills the cache).
 fn warm(c: &mut Chip, mem: &VecMem, first: u64, n: u64) {
     for i in 0..n {
@@ -105,12 +112,7 @@ fn one_uncached_page_breaks_the_block() {
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 15); // 0x20f never used
-    assert_eq!(
-        dma(&mut c, 0, 0x203 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        0xfff
-    );
+    assert_eq!(mask(&mut c, &mem, 0x203), 0xfff);
 }
 
 #[test]
@@ -120,22 +122,12 @@ fn discontiguous_or_misaligned_or_mixed_permissions_break_the_block() {
     map_run(&mem, 0x200, 16, 0x40_0000);
     map(&mem, TABLE, 0x209, 0x70_0000, false);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(
-        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        0xfff
-    );
+    assert_eq!(mask(&mut c, &mem, 0x200), 0xfff);
     // Contiguous, but the physical start is not 64 KiB aligned.
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_1000);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(
-        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        0xfff
-    );
+    assert_eq!(mask(&mut c, &mem, 0x200), 0xfff);
     // One read-only page: a write to a read-write page of the block gets
     // that page alone, a write to the read-only one is blocked.
     let (mut c, mem) = setup(CachePolicy::Faithful);
@@ -164,12 +156,7 @@ fn a_block_never_covers_an_untranslated_window() {
     let (mut c, mem) = setup(CachePolicy::Faithful);
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 16);
-    assert_eq!(
-        dma(&mut c, 0, 0x201 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        BLOCK
-    );
+    assert_eq!(mask(&mut c, &mem, 0x201), BLOCK);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_HIGH), 0);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_LOW), 0x20_8000);
     writel(&mut c, regs::phb_reg(0, regs::PHB_MEM_1_SIZE), 0x20_8000);
@@ -185,12 +172,7 @@ fn a_block_never_covers_an_untranslated_window() {
     // above it qualifies.
     map_run(&mem, 0x100, 16, 0x50_0000);
     warm(&mut c, &mem, 0x100, 16);
-    assert_eq!(
-        dma(&mut c, 0, 0x100 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        BLOCK
-    );
+    assert_eq!(mask(&mut c, &mem, 0x100), BLOCK);
     assert_eq!(
         dma(&mut c, 0, 0xff << 12, Direction::Read, &mem)
             .unwrap()
@@ -206,19 +188,9 @@ fn a_freed_but_cached_tce_stays_in_the_block_until_the_flush() {
     map_run(&mem, 0x200, 16, 0x40_0000);
     warm(&mut c, &mem, 0x200, 16);
     unmap(&mem, TABLE, 0x207);
-    assert_eq!(
-        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        BLOCK
-    );
+    assert_eq!(mask(&mut c, &mem, 0x200), BLOCK);
     enable(&mut c, 0, TABLE, 0); // TAR write: flush
-    assert_eq!(
-        dma(&mut c, 0, 0x200 << 12, Direction::Read, &mem)
-            .unwrap()
-            .addr_mask,
-        0xfff
-    );
+    assert_eq!(mask(&mut c, &mem, 0x200), 0xfff);
     assert!(dma(&mut c, 0, 0x207 << 12, Direction::Read, &mem).is_err());
 }
 

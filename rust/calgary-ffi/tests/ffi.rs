@@ -55,22 +55,7 @@ fn bad_line_or_block_setting_is_refused_with_its_name() {
     for (line, block, name) in [(4, 1, "tce-cache-line 4"), (1, 2, "tce-block 2")] {
         let mut cfg = common::chip_config(sys::CALGARY_VARIANT_CALGARY, line);
         cfg.tce_block = block;
-        let mut err = [0 as std::ffi::c_char; 160];
-        // SAFETY: valid config and buffer; no TCE reader needed.
-        let c = unsafe {
-            calgary_chip_new(
-                &cfg,
-                None,
-                std::ptr::null_mut(),
-                err.as_mut_ptr(),
-                err.len(),
-            )
-        };
-        assert!(c.is_null());
-        // SAFETY: calgary_chip_new wrote a NUL-terminated message.
-        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let msg = common::new_chip(&cfg).expect_err("refused");
         assert!(msg.contains(name), "{msg}");
     }
 }
@@ -155,19 +140,7 @@ unsafe extern "C" fn test_log(cls: u32, msg: *const c_char) {
 }
 
 fn test_chip() -> *mut sys::CalgaryChip {
-    let cfg = common::chip_config(sys::CALGARY_VARIANT_CALGARY, 1);
-    let mut err = [0 as c_char; 160];
-    let chip = unsafe {
-        calgary_chip_new(
-            &cfg,
-            None,
-            std::ptr::null_mut(),
-            err.as_mut_ptr(),
-            err.len(),
-        )
-    };
-    assert!(!chip.is_null());
-    chip
+    common::new_chip(&common::chip_config(sys::CALGARY_VARIANT_CALGARY, 1)).expect("chip")
 }
 
 fn lines() -> Vec<(u32, String)> {

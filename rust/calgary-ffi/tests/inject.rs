@@ -7,19 +7,7 @@ mod common;
 use std::ffi::{c_char, CStr};
 
 fn chip(variant: u32) -> *mut sys::CalgaryChip {
-    let cfg = common::chip_config(variant, 1);
-    let mut err = [0 as c_char; 160];
-    let c = unsafe {
-        calgary_chip_new(
-            &cfg,
-            None,
-            std::ptr::null_mut(),
-            err.as_mut_ptr(),
-            err.len(),
-        )
-    };
-    assert!(!c.is_null());
-    c
+    common::new_chip(&common::chip_config(variant, 1)).expect("chip")
 }
 
 fn text(c: *mut sys::CalgaryChip, phb: u32, kind: u32) -> String {

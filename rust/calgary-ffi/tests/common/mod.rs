@@ -23,3 +23,22 @@ pub fn chip_config(variant: u32, cache_line: u32) -> sys::CalgaryChipConfig {
         phb: [phb(0), phb(1), phb(2), phb(3)],
     }
 }
+
+/// `calgary_chip_new` on `cfg` without a TCE reader: the chip, or the
+/// error text it gave.
+#[allow(dead_code)] // not every user of this module builds chips this way
+pub fn new_chip(cfg: &sys::CalgaryChipConfig) -> Result<*mut sys::CalgaryChip, String> {
+    let mut err = [0 as std::ffi::c_char; 160];
+    // SAFETY: a valid config and error buffer; no TCE reader.
+    let c = unsafe {
+        calgary_ffi::calgary_chip_new(cfg, None, std::ptr::null_mut(), err.as_mut_ptr(), err.len())
+    };
+    if c.is_null() {
+        // SAFETY: calgary_chip_new wrote a NUL-terminated message.
+        Err(unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    } else {
+        Ok(c)
+    }
+}
