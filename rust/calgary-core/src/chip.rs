@@ -1,15 +1,13 @@
-//! One Calgary / CalIOC2 chip: registers, translation, error capture, cache.
+//! One Calgary / CalIOC2 chip: its PHBs, register access and the chip-level
+//! entry points; the translation of a DMA itself is in `tce.rs`.
 
 use crate::diag::{self, ChipName};
 use crate::phb::Phb;
-use crate::regs::{
-    self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, TceBits, Width,
-};
-use crate::tce::{block, cached_block, fetch_tce, window_mask, TCE_BLOCK_MASK, TCE_BLOCK_PAGES};
+use crate::regs::{self, decode, Behaviour, PhbConfigBits, PmrBits, RegId, RegInfo, Width};
 use crate::{
     Access, CachePolicy, ChipConfig, ConfigError, Direction, Fault, FaultReason, GuestErrorKind,
     GuestMemory, MmioEvent, PhbConfig, PhbStats, Requester, StopState, Translation, Variant,
-    XlateKind, PHBS_PER_CHIP, TCE_LINE, TCE_PAGE_MASK,
+    PHBS_PER_CHIP,
 };
 
 /// Which part of a register an access covers.
@@ -98,7 +96,14 @@ impl Chip {
 
     /// The chip-level values operations on one PHB need ([`ChipView`]).
     pub fn view(&self) -> ChipView<'_> {
-        ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks)
+        ChipView::new(&self.cfg, self.line_fill, self.blocks, self.name.as_deref())
+    }
+
+    /// The view and the PHBs at once (disjoint borrows), for the operations
+    /// that run one PHB's method with the chip's view.
+    fn parts(&mut self) -> (ChipView<'_>, &mut [Phb; PHBS_PER_CHIP]) {
+        let view = ChipView::new(&self.cfg, self.line_fill, self.blocks, self.name.as_deref());
+        (view, &mut self.phbs)
     }
 
     /// PHB `phb`'s state.
@@ -195,13 +200,12 @@ impl Chip {
     /// Side effect: a read of PMCR in SoftStop moves the PHB to HardStop
     /// (and the value returned already shows HardStop).
     pub fn mmio_read(&mut self, offset: u64, size: u32) -> (u64, Option<MmioEvent>) {
-        let view =
-            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
+        let (view, phbs) = self.parts();
         let t = match view.mmio_locate(offset, size, false) {
             Ok(t) => t,
             Err(ev) => return (0, Some(ev)),
         };
-        match self.phbs.get_mut(t.phb) {
+        match phbs.get_mut(t.phb) {
             Some(p) => p.mmio_read(view, &t),
             None => (0, None),
         }
@@ -234,13 +238,12 @@ impl Chip {
     /// `StopState` changes.  Writes to read-only registers are ignored
     /// (`ReadOnly`).
     pub fn mmio_write(&mut self, offset: u64, size: u32, value: u64) -> Option<MmioEvent> {
-        let view =
-            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
+        let (view, phbs) = self.parts();
         let t = match view.mmio_locate(offset, size, true) {
             Ok(t) => t,
             Err(ev) => return Some(ev),
         };
-        self.phbs.get_mut(t.phb)?.mmio_write(view, &t, value)
+        phbs.get_mut(t.phb)?.mmio_write(view, &t, value)
     }
 
     /// Names the chip in its diagnostics (`log` records), e.g. `calgary0`;
@@ -286,9 +289,8 @@ impl Chip {
         req: Requester,
         mem: &dyn GuestMemory,
     ) -> Result<Translation, Fault> {
-        let view =
-            ChipView::new(&self.cfg, self.line_fill, self.name.as_deref()).with_blocks(self.blocks);
-        let Some(p) = self.phbs.get_mut(phb) else {
+        let (view, phbs) = self.parts();
+        let Some(p) = phbs.get_mut(phb) else {
             return Err(Fault {
                 phb: u8::try_from(phb).unwrap_or(u8::MAX),
                 io_addr,
@@ -385,28 +387,6 @@ impl Chip {
     }
 }
 
-/// The addr_mask of a faithful device translation of IO page `index`
-/// (TCE `tce`, just resolved): the block's when the page lies in the last
-/// block formed and the cache has not changed since, or when it continues
-/// the previous translation and its block qualifies (`cached_block`);
-/// else one page.
-#[inline]
-fn block_mask(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> u64 {
-    let first = index & !(TCE_BLOCK_PAGES - 1);
-    let epoch = p.cache.epoch();
-    let mut mask = TCE_PAGE_MASK;
-    if p.blocks.last == Some((first, epoch)) {
-        mask = TCE_BLOCK_MASK;
-    } else if index == p.blocks.next {
-        if let Some(m) = cached_block(p, variant, index, tce) {
-            p.blocks.last = Some((first, epoch));
-            mask = m;
-        }
-    }
-    p.blocks.next = (index | (mask >> 12)).wrapping_add(1);
-    mask
-}
-
 /// The chip-level values an operation on one PHB reads: the variant, the
 /// cache policy, line fill and the chip's name in diagnostics, all fixed
 /// when the chip is made. With it, a host can keep each [`Phb`] under its
@@ -414,35 +394,30 @@ fn block_mask(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> u64 {
 /// the others ([`Phb::translate`], [`Phb::mmio_read`], [`Phb::mmio_write`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ChipView<'a> {
-    variant: Variant,
-    policy: CachePolicy,
+    pub(crate) variant: Variant,
+    pub(crate) policy: CachePolicy,
     bbar: u32,
-    line_fill: bool,
-    blocks: bool,
+    pub(crate) line_fill: bool,
+    pub(crate) blocks: bool,
     name: Option<&'a str>,
 }
 
 impl<'a> ChipView<'a> {
     /// The view of a chip made with `cfg`, line fill `line_fill`
-    /// ([`Chip::line_fill`]) and diagnostics name `name`.
-    pub fn new(cfg: &ChipConfig, line_fill: bool, name: Option<&'a str>) -> Self {
+    /// ([`Chip::line_fill`]), translation blocks `blocks`
+    /// ([`Chip::blocks`]) and diagnostics name `name`.
+    pub fn new(cfg: &ChipConfig, line_fill: bool, blocks: bool, name: Option<&'a str>) -> Self {
         ChipView {
             variant: cfg.variant,
             policy: cfg.cache.policy,
             bbar: cfg.bbar,
             line_fill,
-            blocks: true,
+            blocks,
             name,
         }
     }
 
-    /// The same view with translation blocks on or off
-    /// ([`Chip::set_blocks`]); on by default.
-    pub fn with_blocks(self, on: bool) -> Self {
-        ChipView { blocks: on, ..self }
-    }
-
-    fn name(&self) -> ChipName<'a> {
+    pub(crate) fn name(&self) -> ChipName<'a> {
         ChipName {
             name: self.name,
             bbar: self.bbar,
@@ -654,170 +629,5 @@ impl Phb {
                 })
             }
         }
-    }
-
-    /// [`Chip::translate`] on this PHB (number `phb` of its chip), for a
-    /// host that keeps each PHB under its own lock.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub fn translate(
-        &mut self,
-        chip: ChipView<'_>,
-        phb: usize,
-        io_addr: u64,
-        dir: Direction,
-        access: Access,
-        req: Requester,
-        mem: &dyn GuestMemory,
-    ) -> Result<Translation, Fault> {
-        let variant = chip.variant;
-        let policy = chip.policy;
-        let name = chip.name();
-        let p = self;
-        let device = access == Access::Device;
-        if !device {
-            p.stats.probes = p.stats.probes.wrapping_add(1);
-        }
-        let d = p.derived;
-
-        // Step 1: slot disable.
-        if d.slot_disabled {
-            return Err(block(
-                name,
-                p,
-                phb,
-                io_addr,
-                dir,
-                req,
-                FaultReason::SlotDisabled,
-                device,
-            ));
-        }
-        // Step 2: translation off.
-        if !d.tce_enable {
-            if device {
-                p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
-            }
-            // Identity everywhere: with blocks on, one answer covers the
-            // aligned 64 KiB block (MODEL.md "Translation blocks").
-            return Ok(Translation {
-                phys: io_addr,
-                addr_mask: if chip.blocks {
-                    TCE_BLOCK_MASK
-                } else {
-                    TCE_PAGE_MASK
-                },
-                read: true,
-                write: true,
-                kind: XlateKind::Bypass,
-            });
-        }
-        // Step 3: untranslated windows.
-        if let Some(mask) = window_mask(variant, &d, io_addr) {
-            if device {
-                p.stats.window = p.stats.window.wrapping_add(1);
-            }
-            return Ok(Translation {
-                phys: io_addr,
-                addr_mask: mask,
-                read: true,
-                write: true,
-                kind: XlateKind::Window,
-            });
-        }
-        // Step 4: range check.
-        let index = io_addr >> 12;
-        if index >= d.entries {
-            return Err(block(
-                name,
-                p,
-                phb,
-                io_addr,
-                dir,
-                req,
-                FaultReason::OutOfRange,
-                device,
-            ));
-        }
-        // entries <= 1 M, so the index fits.
-        let idx32 = index as u32;
-        // Step 5: TCE fetch through the cache.
-        let tce_addr = index
-            .checked_mul(8)
-            .and_then(|o| d.table_base.checked_add(o));
-        let line = if chip.line_fill && policy == CachePolicy::Faithful {
-            // The aligned line, if it lies wholly inside the table.
-            let first = index & !(TCE_LINE as u64 - 1);
-            (first + TCE_LINE as u64 <= d.entries)
-                .then(|| {
-                    first
-                        .checked_mul(8)
-                        .and_then(|o| d.table_base.checked_add(o))
-                })
-                .flatten()
-                .map(|a| (first as u32, a))
-        } else {
-            None
-        };
-        // Injected TCE fetch failure: QEMU's retries of the blocked access
-        // fail with it (inject.rs).
-        if device && p.inject.is_sticky(io_addr, dir, req) {
-            return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
-        }
-        let failed_before = p.inject.stats.tce_fetch_failures;
-        let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
-            Some(t) => t,
-            None => {
-                if p.inject.stats.tce_fetch_failures != failed_before {
-                    p.inject.sticky = Some((io_addr, dir, req));
-                    crate::inject::fetch_failed(name, phb, io_addr, req);
-                }
-                return Err(block(
-                    name,
-                    p,
-                    phb,
-                    io_addr,
-                    dir,
-                    req,
-                    FaultReason::TceReadFailed,
-                    device,
-                ));
-            }
-        };
-        let tce = TceBits::from_bits_retain(tce);
-        let read = tce.contains(TceBits::READ);
-        let write = tce.contains(TceBits::WRITE);
-        let reason = if !read && !write {
-            Some(FaultReason::NotValid)
-        } else if !device {
-            None
-        } else {
-            match dir {
-                Direction::Read if !read => Some(FaultReason::WriteOnly),
-                Direction::Write if !write => Some(FaultReason::ReadOnly),
-                _ => None,
-            }
-        };
-        if let Some(reason) = reason {
-            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
-        }
-        // Step 6: page frame; a whole cached block when it qualifies
-        // (faithful cache, MODEL.md "Translation blocks").
-        let mut addr_mask = TCE_PAGE_MASK;
-        if device {
-            p.stats.translations = p.stats.translations.wrapping_add(1);
-            p.last_block = None;
-            p.inject.translated(req);
-            if chip.blocks && policy == CachePolicy::Faithful {
-                addr_mask = block_mask(p, variant, index, tce.bits());
-            }
-        }
-        Ok(Translation {
-            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
-            addr_mask,
-            read,
-            write,
-            kind: XlateKind::Translated,
-        })
     }
 }

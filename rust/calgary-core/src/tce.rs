@@ -1,14 +1,17 @@
-//! The steps of a translation (§4) that [`Chip::translate`](crate::Chip::translate)
-//! strings together: the untranslated windows, the TCE fetch through the
-//! cache policy of §5, and blocking a DMA (counting it, latching CSR/PLSSR).
+//! The translation of one DMA (§4): [`Phb::translate`], which
+//! [`Chip::translate`](crate::Chip::translate) calls, and its steps: the
+//! untranslated windows, the TCE fetch through the cache policy of §5, the
+//! translation blocks (`MODEL.md`) and blocking a DMA (counting it, latching
+//! CSR/PLSSR).
 
+use crate::chip::ChipView;
 use crate::csr::csr_encode;
 use crate::diag::{self, ChipName};
 use crate::phb::{Derived, Phb};
 use crate::regs::{RegId, TceBits};
 use crate::{
-    CachePolicy, Direction, Fault, FaultReason, GuestMemory, PhbStats, Requester, Variant,
-    LEGACY_WINDOW_END, TCE_LINE, TCE_PAGE_MASK,
+    Access, CachePolicy, Direction, Fault, FaultReason, GuestMemory, PhbStats, Requester,
+    Translation, Variant, XlateKind, LEGACY_WINDOW_END, TCE_LINE, TCE_PAGE_MASK,
 };
 
 /// Untranslated window containing `a`, as an addr_mask.
@@ -247,4 +250,193 @@ pub(crate) fn cached_block(p: &mut Phb, variant: Variant, index: u64, tce: u64) 
         }
     }
     Some(TCE_BLOCK_MASK)
+}
+
+/// The addr_mask of a faithful device translation of IO page `index`
+/// (TCE `tce`, just resolved): the block's when the page lies in the last
+/// block formed and the cache has not changed since, or when it continues
+/// the previous translation and its block qualifies (`cached_block`);
+/// else one page.
+#[inline]
+fn block_mask(p: &mut Phb, variant: Variant, index: u64, tce: u64) -> u64 {
+    let first = index & !(TCE_BLOCK_PAGES - 1);
+    let epoch = p.cache.epoch();
+    let mut mask = TCE_PAGE_MASK;
+    if p.blocks.last == Some((first, epoch)) {
+        mask = TCE_BLOCK_MASK;
+    } else if index == p.blocks.next {
+        if let Some(m) = cached_block(p, variant, index, tce) {
+            p.blocks.last = Some((first, epoch));
+            mask = m;
+        }
+    }
+    p.blocks.next = (index | (mask >> 12)).wrapping_add(1);
+    mask
+}
+
+impl Phb {
+    /// [`Chip::translate`] on this PHB (number `phb` of its chip), for a
+    /// host that keeps each PHB under its own lock.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn translate(
+        &mut self,
+        chip: ChipView<'_>,
+        phb: usize,
+        io_addr: u64,
+        dir: Direction,
+        access: Access,
+        req: Requester,
+        mem: &dyn GuestMemory,
+    ) -> Result<Translation, Fault> {
+        let variant = chip.variant;
+        let policy = chip.policy;
+        let name = chip.name();
+        let p = self;
+        let device = access == Access::Device;
+        if !device {
+            p.stats.probes = p.stats.probes.wrapping_add(1);
+        }
+        let d = p.derived;
+
+        // Step 1: slot disable.
+        if d.slot_disabled {
+            return Err(block(
+                name,
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::SlotDisabled,
+                device,
+            ));
+        }
+        // Step 2: translation off.
+        if !d.tce_enable {
+            if device {
+                p.stats.bypassed = p.stats.bypassed.wrapping_add(1);
+            }
+            // Identity everywhere: with blocks on, one answer covers the
+            // aligned 64 KiB block (MODEL.md "Translation blocks").
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: if chip.blocks {
+                    TCE_BLOCK_MASK
+                } else {
+                    TCE_PAGE_MASK
+                },
+                read: true,
+                write: true,
+                kind: XlateKind::Bypass,
+            });
+        }
+        // Step 3: untranslated windows.
+        if let Some(mask) = window_mask(variant, &d, io_addr) {
+            if device {
+                p.stats.window = p.stats.window.wrapping_add(1);
+            }
+            return Ok(Translation {
+                phys: io_addr,
+                addr_mask: mask,
+                read: true,
+                write: true,
+                kind: XlateKind::Window,
+            });
+        }
+        // Step 4: range check.
+        let index = io_addr >> 12;
+        if index >= d.entries {
+            return Err(block(
+                name,
+                p,
+                phb,
+                io_addr,
+                dir,
+                req,
+                FaultReason::OutOfRange,
+                device,
+            ));
+        }
+        // entries <= 1 M, so the index fits.
+        let idx32 = index as u32;
+        // Step 5: TCE fetch through the cache.
+        let tce_addr = index
+            .checked_mul(8)
+            .and_then(|o| d.table_base.checked_add(o));
+        let line = if chip.line_fill && policy == CachePolicy::Faithful {
+            // The aligned line, if it lies wholly inside the table.
+            let first = index & !(TCE_LINE as u64 - 1);
+            (first + TCE_LINE as u64 <= d.entries)
+                .then(|| {
+                    first
+                        .checked_mul(8)
+                        .and_then(|o| d.table_base.checked_add(o))
+                })
+                .flatten()
+                .map(|a| (first as u32, a))
+        } else {
+            None
+        };
+        // Injected TCE fetch failure: QEMU's retries of the blocked access
+        // fail with it (inject.rs).
+        if device && p.inject.is_sticky(io_addr, dir, req) {
+            return Err(crate::inject::sticky_block(name, p, phb, io_addr, dir, req));
+        }
+        let failed_before = p.inject.stats.tce_fetch_failures;
+        let tce = match fetch_tce(p, policy, idx32, tce_addr, line, device, mem) {
+            Some(t) => t,
+            None => {
+                if p.inject.stats.tce_fetch_failures != failed_before {
+                    p.inject.sticky = Some((io_addr, dir, req));
+                    crate::inject::fetch_failed(name, phb, io_addr, req);
+                }
+                return Err(block(
+                    name,
+                    p,
+                    phb,
+                    io_addr,
+                    dir,
+                    req,
+                    FaultReason::TceReadFailed,
+                    device,
+                ));
+            }
+        };
+        let tce = TceBits::from_bits_retain(tce);
+        let read = tce.contains(TceBits::READ);
+        let write = tce.contains(TceBits::WRITE);
+        let reason = if !read && !write {
+            Some(FaultReason::NotValid)
+        } else if !device {
+            None
+        } else {
+            match dir {
+                Direction::Read if !read => Some(FaultReason::WriteOnly),
+                Direction::Write if !write => Some(FaultReason::ReadOnly),
+                _ => None,
+            }
+        };
+        if let Some(reason) = reason {
+            return Err(block(name, p, phb, io_addr, dir, req, reason, device));
+        }
+        // Step 6: page frame; a whole cached block when it qualifies
+        // (faithful cache, MODEL.md "Translation blocks").
+        let mut addr_mask = TCE_PAGE_MASK;
+        if device {
+            p.stats.translations = p.stats.translations.wrapping_add(1);
+            p.last_block = None;
+            p.inject.translated(req);
+            if chip.blocks && policy == CachePolicy::Faithful {
+                addr_mask = block_mask(p, variant, index, tce.bits());
+            }
+        }
+        Ok(Translation {
+            phys: tce.page() | (io_addr & TCE_PAGE_MASK),
+            addr_mask,
+            read,
+            write,
+            kind: XlateKind::Translated,
+        })
+    }
 }

@@ -167,8 +167,12 @@ impl ChipBox {
     /// The chip-level values of a PHB operation (no lock).
     #[inline]
     fn view(&self) -> ChipView<'_> {
-        ChipView::new(&self.cfg, self.line_fill, self.name.get().map(|n| &**n))
-            .with_blocks(self.blocks)
+        ChipView::new(
+            &self.cfg,
+            self.line_fill,
+            self.blocks,
+            self.name.get().map(|n| &**n),
+        )
     }
 
     /// Marks the chip broken (logged once) and returns `fail`.
