@@ -25,11 +25,16 @@ struct Buffer {
     ptr: *mut u8,
     len: usize,
     kind: BufKind,
-    /// Heap: the allocation's layout. Huge: the mapping's length.
+    /// The allocation's layout (huge: the mapping is `huge_len` of it).
     layout: std::alloc::Layout,
 }
 
 const HUGE_PAGE: usize = 2 << 20;
+
+/// The huge-page mapping that holds `layout`: whole 2 MiB pages.
+fn huge_len(layout: std::alloc::Layout) -> usize {
+    layout.size().div_ceil(HUGE_PAGE) * HUGE_PAGE
+}
 
 impl Buffer {
     fn new(len: usize, kind: BufKind) -> Result<Buffer, String> {
@@ -39,7 +44,7 @@ impl Buffer {
             // SAFETY: the layout has a non-zero size.
             BufKind::Heap => unsafe { std::alloc::alloc_zeroed(layout) },
             BufKind::Huge => {
-                let map_len = layout.size().div_ceil(HUGE_PAGE) * HUGE_PAGE;
+                let map_len = huge_len(layout);
                 // SAFETY: an anonymous private mapping; no pointer is passed in.
                 let p = unsafe {
                     libc::mmap(
@@ -109,9 +114,8 @@ impl Drop for Buffer {
             // SAFETY: allocated in `new` with this layout.
             BufKind::Heap => unsafe { std::alloc::dealloc(self.ptr, self.layout) },
             BufKind::Huge => {
-                let map_len = self.layout.size().div_ceil(HUGE_PAGE) * HUGE_PAGE;
                 // SAFETY: mapped in `new` with this length.
-                unsafe { libc::munmap(self.ptr.cast(), map_len) };
+                unsafe { libc::munmap(self.ptr.cast(), huge_len(self.layout)) };
             }
         }
     }
