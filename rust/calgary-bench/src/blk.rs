@@ -102,7 +102,7 @@ impl Buffer {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .map(|e| if e >> 63 == 1 { e & ((1 << 55) - 1) } else { 0 })
             .collect();
-        if pfns.iter().any(|&p| p == 0) {
+        if pfns.contains(&0) {
             return None;
         }
         Some(count_runs(&pfns))
